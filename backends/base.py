@@ -1,0 +1,197 @@
+"""The adapter interface: one small base class that every backend subclasses.
+
+An adapter translates the suite's verbs into one framework's own operations.
+Everything crosses one boundary: the suite hands the adapter NumPy arrays
+through :meth:`Backend.asarray`, calls verbs on native arrays, and reads the
+results back with :meth:`Backend.to_numpy` after checking
+:meth:`Backend.device_of` and :meth:`Backend.dtype_of`.
+
+Conventions shared by every verb
+--------------------------------
+* Images and kernels are 2-D, ``(height, width)``; channel and batch axes, and
+  the framework's layout (NCHW or NHWC), are the adapter's business and never
+  leak into what a verb returns.
+* ``device`` is ``"cpu"`` or ``"gpu"``; ``dtype`` is one of ``"float16"``,
+  ``"bfloat16"``, ``"float32"``, ``"float64"``.
+* A verb returns native arrays on the device and in the dtype of its inputs.
+* A verb never modifies its inputs.
+* A verb that an adapter does not implement raises ``NotImplementedError``; the
+  suite reports it as a skip that says "not implemented by the adapter".
+
+Subclasses register themselves by defining ``name`` (``__init_subclass__``),
+so there is no second list to keep in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import numpy as np
+
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+DEVICES = ("cpu", "gpu")
+
+#: name -> adapter class, filled by ``Backend.__init_subclass__``.
+REGISTRY: dict[str, type[Backend]] = {}
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend was asked for but its framework cannot be imported."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """What :meth:`Backend.learn_kernel` returns, all native arrays.
+
+    ``initial``: the kernel before the first step, shape ``(kh, kw)``.
+    ``losses``: shape ``(steps,)``, ``losses[i]`` is the loss evaluated with the
+    kernel as it was before update ``i`` (as the book's loop prints it).
+    ``kernel``: the kernel after the last update, shape ``(kh, kw)``.
+    """
+
+    initial: Any
+    losses: Any
+    kernel: Any
+
+
+class Backend:
+    """Base class of all adapters; defaults here, framework specifics in subclasses."""
+
+    #: Name used by ``--backend``; defining it registers the subclass.
+    name: ClassVar[str]
+    #: Import name of the framework; imported lazily by :meth:`load`.
+    module: ClassVar[str]
+    #: Capability manifest: dtypes the adapter claims per device.  A device
+    #: missing here is one the framework cannot use.
+    dtypes: ClassVar[dict[str, tuple[str, ...]]] = {"cpu": ("float32", "float64")}
+    #: Dtypes in which :meth:`learn_kernel` is held to the spec (training in
+    #: half precision is not part of the chapter).
+    train_dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            REGISTRY[cls.name] = cls
+
+    def __init__(self) -> None:
+        self._lib: Any = None
+
+    # -- environment -------------------------------------------------------
+
+    @property
+    def lib(self) -> Any:
+        """The framework module, imported on first use."""
+        if self._lib is None:
+            self.load()
+        return self._lib
+
+    def load(self) -> Any:
+        """Import the framework; raise :class:`BackendUnavailable` with the cause."""
+        try:
+            self._lib = importlib.import_module(self.module)
+        except Exception as exc:  # a broken install can raise anything
+            raise BackendUnavailable(
+                f"backend {self.name!r}: cannot import {self.module!r}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        return self._lib
+
+    def version(self) -> str:
+        return str(getattr(self.lib, "__version__", "unknown"))
+
+    def gpu_unavailable_reason(self) -> str | None:
+        """``None`` when a GPU is usable, else why not (shown in the skip)."""
+        return f"{self.name} has no GPU support in this adapter"
+
+    def device_description(self, device: str) -> str:
+        """Human-readable name of the device (GPU model where there is one)."""
+        return device
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+        """Apply this framework's numerical setup for one test, restore it after.
+
+        The place for float64 switches, TF32 off, determinism flags.
+        """
+        yield
+
+    # -- data across the boundary ------------------------------------------
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        """A native array with ``a``'s values, in ``dtype`` on ``device``.
+
+        ``a`` already holds values representable in ``dtype`` (bfloat16 values
+        come in a float32 array), so the conversion is exact.
+        """
+        raise NotImplementedError
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """NumPy copy of a native array; bfloat16 widens (exactly) to float32."""
+        raise NotImplementedError
+
+    def device_of(self, x: Any) -> str:
+        """``"cpu"`` or ``"gpu"``: where the native array ``x`` lives."""
+        raise NotImplementedError
+
+    def dtype_of(self, x: Any) -> str:
+        """The native dtype of ``x`` as one of :data:`DTYPES` (or its own name)."""
+        raise NotImplementedError
+
+    # -- the chapter's verbs -------------------------------------------------
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        """The book's ``corr2d``: a Python double loop over output positions,
+        each the sum of ``X[i:i+kh, j:j+kw] * K``, in the framework's ops.
+
+        Returns ``(nh-kh+1, nw-kw+1)``.  A kernel larger than the input on
+        either axis raises an exception (never an empty array).
+        """
+        raise NotImplementedError
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        """The framework's built-in 2-D convolution op (cross-correlation,
+        'VALID' padding, stride 1), one image and one channel; layout handled
+        inside.  Same contract as :meth:`corr2d`."""
+        raise NotImplementedError
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        """Cross-correlation as one matrix product (exercise 4): build the
+        im2col / Toeplitz matrix in the framework's ops and multiply."""
+        raise NotImplementedError
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        """The book's ``Conv2D`` layer class, built in the framework's module
+        system with ``K`` and ``b`` (shape ``(1,)``) loaded as its weight and
+        bias; returns its forward pass ``corr2d(X, weight) + bias``."""
+        raise NotImplementedError
+
+    def layer_parameters(self, kernel_size: tuple[int, int], *, dtype: str, device: str) -> dict[str, tuple[int, ...]]:
+        """The trainable parameters that the book's ``Conv2D`` registers with
+        the framework's module system: ``{name: shape}``, as the framework
+        itself enumerates them (not as the adapter remembers them)."""
+        raise NotImplementedError
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        """Two stacked cross-correlations ``Z = corr(corr(X, K1), K2)``.
+
+        Returns, by the framework's autograd, ``(dZ.sum()/dX, dY[0, 0]/dX)``
+        where ``Y = corr(X, K1)``; both shaped like ``X``.
+        """
+        raise NotImplementedError
+
+    def learn_kernel(
+        self, X: Any, Y: Any, *, kernel_size: tuple[int, int], lr: float, steps: int,
+        initial: Any | None, seed: int,
+    ) -> Trajectory:
+        """The book's kernel-learning loop with the framework's built-in conv
+        layer (no bias), its own autograd and plain gradient descent on the
+        **sum** of squared errors.
+
+        ``initial`` is ``None`` (keep the layer's own random initialisation,
+        seeded with ``seed`` through the framework's own RNG) or a native
+        ``kernel_size`` array loaded into the layer before the first step.
+        """
+        raise NotImplementedError

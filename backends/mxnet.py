@@ -1,0 +1,10 @@
+"""mxnet adapter (being written)."""
+
+from __future__ import annotations
+
+from backends.base import Backend
+
+
+class MxnetBackend(Backend):
+    name = "mxnet"
+    module = "mxnet"

@@ -1,0 +1,121 @@
+"""NumPy: the reference adapter, CPU only.
+
+NumPy has no convolution layer and no autograd, so this adapter writes out by
+hand what the frameworks provide: the sliding-window view stands in for the
+built-in op, and the gradients of the receptive-field and kernel-learning
+verbs are the analytic ones (the backward pass of a cross-correlation is a
+cross-correlation).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Trajectory
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    module = "numpy"
+    # NumPy has no bfloat16; float16 arithmetic is native (each op rounds).
+    dtypes = {"cpu": ("float16", "float32", "float64")}
+
+    def gpu_unavailable_reason(self) -> str | None:
+        return "NumPy runs on the CPU only"
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        return np.array(a, dtype=dtype, copy=True)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if not isinstance(x, np.ndarray):
+            raise TypeError(f"expected a numpy.ndarray, got {type(x).__name__}")
+        return x.copy()
+
+    def device_of(self, x: Any) -> str:
+        return "cpu"
+
+    def dtype_of(self, x: Any) -> str:
+        return str(x.dtype)
+
+    # -- verbs ---------------------------------------------------------------
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        h, w = K.shape
+        Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+        return Y
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        windows = np.lib.stride_tricks.sliding_window_view(X, K.shape)
+        return np.einsum("ijkl,kl->ij", windows, K)
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        (nh, nw), (kh, kw) = X.shape, K.shape
+        oh, ow = nh - kh + 1, nw - kw + 1
+        if oh < 1 or ow < 1:
+            raise ValueError(f"kernel {K.shape} is larger than the input {X.shape}")
+        rows = np.arange(oh)[:, None, None, None] + np.arange(kh)[None, None, :, None]
+        cols = np.arange(ow)[None, :, None, None] + np.arange(kw)[None, None, None, :]
+        im2col = X[rows, cols].reshape(oh * ow, kh * kw)
+        return (im2col @ K.reshape(kh * kw)).reshape(oh, ow)
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        layer = Conv2D(K.shape, dtype=X.dtype)
+        layer.weight[...] = K
+        layer.bias[...] = b
+        return layer(X, self.corr2d)
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        return {name: p.shape for name, p in Conv2D(kernel_size, dtype=dtype).parameters().items()}
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        Y = self.corr2d(X, K1)
+        # dZ/dY for Z = corr(Y, K2).sum(), then dY/dX for each, by the chain rule.
+        dZ_dY = self._corr2d_backward(Y.shape, K2, np.ones_like(self.corr2d(Y, K2)))
+        dZ_dX = self._corr2d_backward(X.shape, K1, dZ_dY)
+        seed = np.zeros_like(Y)
+        seed[0, 0] = 1
+        return dZ_dX, self._corr2d_backward(X.shape, K1, seed)
+
+    @staticmethod
+    def _corr2d_backward(x_shape, K, dY):
+        """Gradient of ``sum(corr2d(X, K) * dY)`` with respect to ``X``."""
+        dX = np.zeros(x_shape, dtype=dY.dtype)
+        h, w = K.shape
+        for i in range(dY.shape[0]):
+            for j in range(dY.shape[1]):
+                dX[i:i + h, j:j + w] += dY[i, j] * K
+        return dX
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        if initial is None:
+            # torch.rand's convention for the book's Conv2D: uniform on [0, 1).
+            initial = np.random.default_rng(seed).random(kernel_size).astype(X.dtype)
+        W = initial.copy()
+        lr = X.dtype.type(lr)
+        losses = np.zeros(steps, dtype=X.dtype)
+        for step in range(steps):
+            residual = self.conv2d(X, W) - Y
+            losses[step] = (residual ** 2).sum()
+            # d/dW sum(r**2) = 2 * corr2d(X, r): the backward pass of a cross-correlation.
+            W = W - lr * (2 * self.conv2d(X, residual))
+        return Trajectory(initial=initial, losses=losses, kernel=W)
+
+
+class Conv2D:
+    """The book's ``Conv2D`` layer; NumPy has no module system, so the
+    parameters are plain attributes enumerated by :meth:`parameters`."""
+
+    def __init__(self, kernel_size, *, dtype):
+        self.weight = np.zeros(kernel_size, dtype=dtype)
+        self.bias = np.zeros((1,), dtype=dtype)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def __call__(self, x, corr2d):
+        return corr2d(x, self.weight) + self.bias
