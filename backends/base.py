@@ -57,6 +57,19 @@ class Trajectory:
     kernel: Any
 
 
+def output_shape(x_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(nh-kh+1, nw-kw+1)``; a kernel larger than the input raises ``ValueError``.
+
+    The book's ``corr2d`` allocates ``zeros((nh-kh+1, nw-kw+1))``: with a kernel
+    one larger than the input that is a valid *empty* array, so frameworks
+    return an empty result instead of failing.  Adapters call this first.
+    """
+    (nh, nw), (kh, kw) = tuple(x_shape), tuple(k_shape)
+    if kh > nh or kw > nw:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the input {nh}x{nw}: no valid position")
+    return nh - kh + 1, nw - kw + 1
+
+
 class Backend:
     """Base class of all adapters; defaults here, framework specifics in subclasses."""
 

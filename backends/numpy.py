@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory
+from backends.base import Backend, Trajectory, output_shape
 
 
 class NumpyBackend(Backend):
@@ -43,21 +43,20 @@ class NumpyBackend(Backend):
 
     def corr2d(self, X: Any, K: Any) -> Any:
         h, w = K.shape
-        Y = np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype)
+        Y = np.zeros(output_shape(X.shape, K.shape), dtype=X.dtype)
         for i in range(Y.shape[0]):
             for j in range(Y.shape[1]):
                 Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
         return Y
 
     def conv2d(self, X: Any, K: Any) -> Any:
+        output_shape(X.shape, K.shape)
         windows = np.lib.stride_tricks.sliding_window_view(X, K.shape)
         return np.einsum("ijkl,kl->ij", windows, K)
 
     def corr2d_matmul(self, X: Any, K: Any) -> Any:
-        (nh, nw), (kh, kw) = X.shape, K.shape
-        oh, ow = nh - kh + 1, nw - kw + 1
-        if oh < 1 or ow < 1:
-            raise ValueError(f"kernel {K.shape} is larger than the input {X.shape}")
+        kh, kw = K.shape
+        oh, ow = output_shape(X.shape, K.shape)
         rows = np.arange(oh)[:, None, None, None] + np.arange(kh)[None, None, :, None]
         cols = np.arange(ow)[None, :, None, None] + np.arange(kw)[None, None, None, :]
         im2col = X[rows, cols].reshape(oh * ow, kh * kw)

@@ -1,0 +1,144 @@
+"""pytest plugin of the conformance suite: options, targets, report header.
+
+A *target* is one backend on one device in one dtype; every conformance test
+takes the ``target`` (or, for training, ``train_target``) fixture and so runs
+once per selected combination, with an id such as ``torch-cpu-float32``.
+
+Selection: ``--backend`` (names, a comma list, ``all``, or an import path
+``package.module:Class``) and ``--device`` (``cpu``, ``gpu``, ``all``), or the
+environment variables ``CONV_CONFORMANCE_BACKEND`` / ``CONV_CONFORMANCE_DEVICE``.
+A backend that was asked for and cannot be imported stops the run with the
+import error.  GPU targets on a machine without a usable GPU are skipped with
+the adapter's reason under ``--device all``, and stop the run under
+``--device gpu`` (a GPU job must not pass on a CPU machine).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import backends
+from spec import numerics
+
+BACKEND_HELP = (
+    "backends to test: a name, a comma list, 'all' (every shipped adapter), or an import path "
+    "'package.module:ClassName' (env CONV_CONFORMANCE_BACKEND; default: numpy)"
+)
+DEVICE_HELP = "devices to test: cpu, gpu or all (env CONV_CONFORMANCE_DEVICE; default: all)"
+DEVICE_CHOICES = {"cpu": ("cpu",), "gpu": ("gpu",), "all": ("cpu", "gpu")}
+
+#: Stash key: the session's :class:`Selection`.
+SELECTION = pytest.StashKey["Selection"]()
+
+
+@dataclass(frozen=True)
+class Target:
+    """One backend, on one device, in one dtype."""
+
+    backend: backends.Backend
+    device: str
+    dtype: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.backend.name}-{self.device}-{self.dtype}"
+
+    def asarray(self, a: np.ndarray):
+        """``a`` rounded to the dtype, then handed to the adapter (exactly)."""
+        return self.backend.asarray(numerics.container(a, self.dtype), dtype=self.dtype, device=self.device)
+
+
+@dataclass
+class Selection:
+    """What this session runs: backends (loaded), devices, and GPU skip reasons."""
+
+    backends: list[backends.Backend]
+    devices: tuple[str, ...]
+    gpu_skip: dict[str, str]  # backend name -> why its GPU targets skip
+
+    def targets(self, *, train: bool = False) -> list:
+        params = []
+        for bk in self.backends:
+            for device in self.devices:
+                dtypes = bk.dtypes.get(device, ())
+                if train:
+                    dtypes = tuple(d for d in dtypes if d in bk.train_dtypes)
+                for dtype in dtypes:
+                    target = Target(bk, device, dtype)
+                    marks = ()
+                    if device == "gpu" and bk.name in self.gpu_skip:
+                        marks = (pytest.mark.skip(reason=self.gpu_skip[bk.name]),)
+                    params.append(pytest.param(target, id=target.id, marks=marks))
+        return params
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conv-conformance", "conv-conformance target selection")
+    group.addoption("--backend", dest="cc_backend", default=None, help=BACKEND_HELP)
+    group.addoption("--device", dest="cc_device", default=None, choices=sorted(DEVICE_CHOICES), help=DEVICE_HELP)
+
+
+def _select(config: pytest.Config) -> Selection:
+    backend_opt = config.getoption("cc_backend") or os.environ.get("CONV_CONFORMANCE_BACKEND") or "numpy"
+    device_opt = config.getoption("cc_device") or os.environ.get("CONV_CONFORMANCE_DEVICE") or "all"
+    if device_opt not in DEVICE_CHOICES:
+        raise pytest.UsageError(f"--device {device_opt!r}: choose from {', '.join(sorted(DEVICE_CHOICES))}")
+    names = backends.builtin_names() if backend_opt == "all" else [n.strip() for n in backend_opt.split(",") if n.strip()]
+    loaded, gpu_skip = [], {}
+    for name in names:
+        try:
+            bk = backends.resolve(name)()
+            bk.load()
+        except (LookupError, backends.BackendUnavailable) as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        loaded.append(bk)
+        if "gpu" in DEVICE_CHOICES[device_opt]:
+            reason = bk.gpu_unavailable_reason() if "gpu" in bk.dtypes else f"{bk.name} declares no GPU dtypes"
+            if reason is not None:
+                if device_opt == "gpu":
+                    raise pytest.UsageError(f"--device gpu was asked for, but {bk.name} has no GPU: {reason}")
+                gpu_skip[bk.name] = f"no GPU for {bk.name}: {reason}"
+    return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SELECTION] = _select(config)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    sel = config.stash[SELECTION]
+    lines = []
+    for bk in sel.backends:
+        devices = []
+        for device in sel.devices:
+            if device not in bk.dtypes:
+                continue
+            if device == "gpu" and bk.name in sel.gpu_skip:
+                devices.append(f"gpu skipped ({sel.gpu_skip[bk.name]})")
+            else:
+                devices.append(f"{bk.device_description(device)} [{', '.join(bk.dtypes[device])}]")
+        lines.append(f"conv-conformance: {bk.name} {bk.version()} on {'; '.join(devices) or 'no selected device'}")
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    sel = metafunc.config.stash[SELECTION]
+    for name, train in (("target", False), ("train_target", True)):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, sel.targets(train=train))
+
+
+@pytest.fixture(autouse=True)
+def _numerics(request: pytest.FixtureRequest):
+    """Each backend's numerical setup (float64 on, TF32 off, ...), restored after."""
+    for name in ("target", "train_target"):
+        if name in request.fixturenames:
+            target = request.getfixturevalue(name)
+            with target.backend.numerics(target.device, target.dtype):
+                yield
+            return
+    yield

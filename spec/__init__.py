@@ -1,0 +1,215 @@
+"""The backend-neutral spec: cases as JSON data, and a NumPy-only loader.
+
+``spec/cases/<section>.json`` holds one section of the chapter each, checked
+against ``spec/schema.json`` when loaded; nothing here imports a framework.
+A malformed file, a schema violation, an expected output whose shape breaks
+the ``(nh-kh+1) x (nw-kw+1)`` rule, or a duplicate case id raises
+:class:`SpecError` naming the file, the case and the reason.
+
+For a narrower dtype the expected output is the exact oracle evaluated on the
+inputs as rounded to that dtype (the frameworks see those, not the float64
+values), and the tolerance is the error model of ``spec.numerics``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spec import learning, numerics, oracle
+
+HERE = Path(__file__).parent
+CASES_DIR = HERE / "cases"
+SCHEMA_PATH = HERE / "schema.json"
+
+#: Section files in chapter order.
+SECTIONS = (
+    "cross_correlation", "conv_layer", "edge_detection", "learning_kernel",
+    "conv_vs_corr", "receptive_field", "exercises",
+)
+
+
+class SpecError(ValueError):
+    """The spec data is wrong; the message names the file and the case."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case: its raw data, with arrays converted to float64 NumPy."""
+
+    file: str
+    section: str
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def kind(self) -> str:
+        return self.data["kind"]
+
+    @property
+    def ops(self) -> list[str]:
+        return self.data.get("ops", [])
+
+    def input(self, name: str) -> np.ndarray:
+        return np.array(self.data["inputs"][name], dtype=np.float64)
+
+    @property
+    def bias(self) -> float | None:
+        return self.data.get("inputs", {}).get("b")
+
+    def array(self, *path: str) -> np.ndarray:
+        value: Any = self.data
+        for key in path:
+            value = value[key]
+        return np.array(value, dtype=np.float64)
+
+    def __str__(self) -> str:
+        return f"{self.file}::{self.id}"
+
+
+def _validator():
+    import jsonschema  # the one non-NumPy dependency: checks data, runs no code
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    return jsonschema.Draft202012Validator(schema)
+
+
+def load_file(path: Path, validator=None) -> list[Case]:
+    """Parse and check one section file (plain JSON: no pickle, no code)."""
+    validator = validator or _validator()
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"{path}: not readable JSON: {exc}") from exc
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path)
+        case_id = _case_id_at(doc, err.absolute_path)
+        raise SpecError(f"{path}: case {case_id}: schema violation at /{where}: {err.message}")
+    cases = [Case(Path(path).name, doc["section"], c) for c in doc["cases"]]
+    for case in cases:
+        _check_shapes(case)
+    return cases
+
+
+def _case_id_at(doc, path) -> str:
+    parts = list(path)
+    if len(parts) >= 2 and parts[0] == "cases" and isinstance(doc.get("cases"), list):
+        try:
+            return repr(doc["cases"][parts[1]].get("id", f"#{parts[1]}"))
+        except (IndexError, AttributeError):
+            pass
+    return "(file level)"
+
+
+def _rectangular(case: Case, *path: str) -> np.ndarray:
+    try:
+        return case.array(*path)
+    except ValueError:
+        raise SpecError(f"{case}: {'/'.join(path)} is ragged, not a rectangular 2-D array") from None
+
+
+def _check_shapes(case: Case) -> None:
+    if case.kind not in ("correlation", "error"):
+        for name in case.data.get("inputs", {}):
+            _rectangular(case, "inputs", name)
+        return
+    X, K = _rectangular(case, "inputs", "X"), _rectangular(case, "inputs", "K")
+    out = (X.shape[0] - K.shape[0] + 1, X.shape[1] - K.shape[1] + 1)
+    if case.kind == "error":
+        if min(out) >= 1:
+            raise SpecError(f"{case}: expects an error, but kernel {K.shape} fits the input {X.shape}")
+        return
+    expected = _rectangular(case, "expected")
+    if expected.shape != out:
+        raise SpecError(
+            f"{case}: expected output has shape {expected.shape}, but a {X.shape[0]}x{X.shape[1]} input "
+            f"and a {K.shape[0]}x{K.shape[1]} kernel give (nh-kh+1) x (nw-kw+1) = {out[0]}x{out[1]}"
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def load(cases_dir: str = str(CASES_DIR)) -> dict[str, list[Case]]:
+    """All section files, by section name; case ids are unique across them."""
+    validator = _validator()
+    sections, seen = {}, {}
+    for name in SECTIONS:
+        path = Path(cases_dir) / f"{name}.json"
+        if not path.exists():
+            raise SpecError(f"{path}: section file missing")
+        sections[name] = load_file(path, validator)
+        for case in sections[name]:
+            if case.id in seen:
+                raise SpecError(f"{case}: duplicate case id (first defined in {seen[case.id]})")
+            seen[case.id] = str(case)
+    return sections
+
+
+def cases(section: str, *, kind: str | None = None) -> list[Case]:
+    return [c for c in load()[section] if kind is None or c.kind == kind]
+
+
+def by_op(section: str, kind: str = "correlation") -> list[tuple[Case, str]]:
+    """``(case, op)`` pairs: each case once per verb it applies to."""
+    return [(c, op) for c in cases(section, kind=kind) for op in c.ops]
+
+
+# -- expected values and tolerances for correlation cases ---------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What one correlation case expects in one dtype."""
+
+    X: np.ndarray  # inputs rounded to the dtype, in their NumPy container
+    K: np.ndarray
+    b: np.ndarray | None
+    expected: np.ndarray  # float64
+    tolerance: np.ndarray  # float64, elementwise bound on |actual - expected|
+    rule: str  # the rule actually applied for this dtype
+
+
+@functools.lru_cache(maxsize=None)
+def _expectation(file: str, case_id: str, dtype: str) -> Expectation:
+    case = next(c for cs in load().values() for c in cs if c.file == file and c.id == case_id)
+    X, K = case.input("X"), case.input("K")
+    b = case.bias
+    Xr, Kr = numerics.round_to(X, dtype), numerics.round_to(K, dtype)
+    br = None if b is None else float(numerics.round_to(np.array([b]), dtype)[0])
+    if np.array_equal(Xr, X) and np.array_equal(Kr, K) and b == br:
+        expected = case.array("expected")  # the stored truth, checked against the oracle in tests/meta
+    else:
+        expected = oracle.corr2d(Xr, Kr, br or 0.0)
+    magnitude = oracle.abs_corr2d(Xr, Kr, br or 0.0)
+    rule = case.data["tolerance"]["rule"]
+    if rule == "exact" and not numerics.rounding_free(magnitude, Xr, Kr, br or 0.0, dtype):
+        rule = "error_bound"
+    if rule == "exact":
+        tolerance = np.zeros_like(expected)
+    else:
+        n = K.size + 1 + (b is not None)
+        tolerance = case.data["tolerance"].get("c", 1) * numerics.gamma(n, dtype) * magnitude
+    return Expectation(
+        numerics.container(X, dtype), numerics.container(K, dtype),
+        None if b is None else numerics.container(np.array([b]), dtype),
+        expected, tolerance, rule,
+    )
+
+
+def expectation(case: Case, dtype: str) -> Expectation:
+    return _expectation(case.file, case.id, dtype)
+
+
+__all__ = [
+    "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
+    "by_op", "cases", "expectation", "learning", "load", "load_file", "numerics", "oracle",
+]

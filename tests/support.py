@@ -1,0 +1,177 @@
+"""The suite's one assertion helper, and what it says when a check fails.
+
+Every comparison crosses one boundary, the adapter's ``to_numpy``, after the
+result's device, dtype and shape have been checked.  A mismatch is explained in
+the chapter's words where a known mistake fits it ("kernel looks flipped"),
+not only as "arrays differ".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+import spec
+from spec import numerics, oracle
+
+
+@dataclass(frozen=True)
+class Measure:
+    """How close a checked result came: max |error| and max |error| / tolerance."""
+
+    max_abs_error: float
+    max_tolerance_units: float
+
+
+def _units(err: np.ndarray, tol: np.ndarray) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(err == 0, 0.0, err / tol)
+    return float(np.max(ratio, initial=0.0))
+
+
+def read_result(target, actual, *, what: str) -> np.ndarray:
+    """Check the result's kind, device and dtype; return its values as float64."""
+    __tracebackhide__ = True
+    bk = target.backend
+    try:
+        device, dtype = bk.device_of(actual), bk.dtype_of(actual)
+        values = np.asarray(bk.to_numpy(actual))
+    except Exception as exc:  # the adapter handed back something it cannot read
+        pytest.fail(
+            f"{what}: the adapter returned {type(actual).__name__}, which it cannot read back as an array "
+            f"({type(exc).__name__}: {exc})", pytrace=False)
+    if device != target.device:
+        pytest.fail(f"{what}: the result lives on {device}, but {target.device} was asked for", pytrace=False)
+    if dtype != target.dtype:
+        pytest.fail(f"{what}: the result is {dtype}, but the inputs were {target.dtype} "
+                    "(a silent up- or down-cast)", pytrace=False)
+    return values.astype(np.float64)
+
+
+def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarray | float, what: str,
+                    hypotheses: dict[str, np.ndarray] | None = None, shape_hint: str = "") -> Measure:
+    """Assert that a native result equals ``expected`` within ``tolerance``.
+
+    Checks, in order: that the adapter can read the result back, its device,
+    its dtype, its shape, that every value is finite, then each value against
+    its elementwise tolerance.  ``hypotheses`` maps a named mistake to the
+    output that mistake would produce; a mismatch that fits one says so.
+    """
+    __tracebackhide__ = True
+    got = read_result(target, actual, what=what)
+    expected = np.asarray(expected, dtype=np.float64)
+    tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), expected.shape)
+    if got.shape != expected.shape:
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)}"
+                    f"{shape_hint}{describe_shape(got.shape, expected.shape)}", pytrace=False)
+    bad = ~np.isfinite(got)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        pytest.fail(f"{what}: {int(bad.sum())} value(s) are NaN or inf, first at {where}", pytrace=False)
+    err = np.abs(got - expected)
+    outside = err > tolerance
+    if outside.any():
+        worst = np.unravel_index(np.argmax(np.where(outside, err - tolerance, -np.inf)), err.shape)
+        worst = tuple(int(i) for i in worst)
+        fitting = [name for name, alt in (hypotheses or {}).items()
+                   if alt.shape == got.shape and np.all(np.abs(got - alt) <= tolerance)]
+        verdict = f"; {fitting[0]}" if fitting else ""
+        pytest.fail(
+            f"{what}: {int(outside.sum())} of {got.size} values outside tolerance{verdict}\n"
+            f"  worst at {worst}: got {got[worst]!r}, expected {expected[worst]!r}, "
+            f"|error| {err[worst]:.3g} > tolerance {tolerance[worst]:.3g}\n"
+            f"  got:\n{_indent(got)}\n  expected:\n{_indent(expected)}", pytrace=False)
+    return Measure(float(np.max(err, initial=0.0)), _units(err, tolerance))
+
+
+def describe_shape(got: tuple, expected: tuple) -> str:
+    """Name the usual shape mistakes of a 'VALID' cross-correlation."""
+    if len(got) != 2:
+        return f": a {len(got)}-D result, the batch or channel axes were not removed"
+    (gh, gw), (eh, ew) = got, expected
+    if (gh, gw) == (ew, eh):
+        return ": output transposed (an NHWC/NCHW layout mix-up?)"
+    if gh * gw == 0:
+        return ": an empty array where a value (or an error) was due"
+    words = []
+    for n, name in ((gh - eh, "row"), (gw - ew, "column")):
+        if n:
+            words.append(f"{abs(n)} {name}{'s' if abs(n) > 1 else ''} {'short' if n < 0 else 'too many'}")
+    return ": " + ", ".join(words) if words else ""
+
+
+def correlation_hypotheses(X: np.ndarray, K: np.ndarray, b: float | None, dtype: str) -> dict[str, np.ndarray]:
+    """The outputs that common mistakes would produce on these inputs."""
+    bias = b or 0.0
+    hyp = {"kernel looks flipped: this is convolution, not cross-correlation":
+           oracle.corr2d(X, K[::-1, ::-1], bias)}
+    if K.shape[0] == K.shape[1]:
+        hyp["kernel looks transposed (K.T used for K)"] = oracle.corr2d(X, K.T, bias)
+    if b:
+        hyp["the bias looks ignored"] = oracle.corr2d(X, K)
+        hyp["the bias looks added twice"] = oracle.corr2d(X, K, 2 * bias)
+    return {name: alt for name, alt in hyp.items() if not np.array_equal(alt, oracle.corr2d(X, K, bias))}
+
+
+def precision_verdict(got: np.ndarray, expected: np.ndarray, X, K, b, dtype: str) -> str:
+    """If the values fit a narrower dtype's error bound, say which."""
+    narrower = {"float64": ("float32", "float16"), "float32": ("float16", "bfloat16")}.get(dtype, ())
+    for other in narrower:
+        tol = numerics.gamma(K.size + 2 + (b is not None), other) * oracle.abs_corr2d(X, K, abs(b or 0.0))
+        if got.shape == expected.shape and np.all(np.abs(got - expected) <= tol):
+            return f"values agree only to {other} precision: {dtype} computed in {other}?"
+    return ""
+
+
+def check_correlation(target, case: spec.Case, op: str) -> Measure:
+    """Run one verb of a correlation case on the target and check it."""
+    __tracebackhide__ = True
+    exp = spec.expectation(case, target.dtype)
+    bk = target.backend
+    X, K = target.asarray(exp.X), target.asarray(exp.K)
+    args = (X, K) if op != "conv2d_layer" else (X, K, target.asarray(exp.b))
+    before = [np.array(bk.to_numpy(a)) for a in args]
+    actual = call(bk, op, *args)
+    for name, arg, old in zip(("X", "K", "b"), args, before):
+        if not np.array_equal(np.asarray(bk.to_numpy(arg)), old):
+            pytest.fail(f"{op}: modified its input {name} in place", pytrace=False)
+    Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
+    b = None if exp.b is None else float(exp.b[0])
+    hyp = correlation_hypotheses(Xv, Kv, b, target.dtype)
+    what = f"{op} on {case.id} ({target.id})"
+    try:
+        return assert_conforms(target, actual, exp.expected, tolerance=exp.tolerance, what=what, hypotheses=hyp,
+                               shape_hint=f" for a {_fmt(Xv.shape)} input and a {_fmt(Kv.shape)} kernel")
+    except pytest.fail.Exception as failure:
+        try:
+            got = np.asarray(bk.to_numpy(actual), dtype=np.float64)
+        except Exception:
+            raise failure from None
+        verdict = precision_verdict(got, exp.expected, Xv, Kv, b, target.dtype)
+        if verdict:
+            pytest.fail(f"{failure.msg}\n  {verdict}", pytrace=False)
+        raise
+
+
+def case_params(pairs) -> list:
+    """``pytest.param`` per ``(case, op)``, with ids like ``fig_7_2_1-conv2d``."""
+    return [pytest.param(case, op, id=f"{case.id}-{op}") for case, op in pairs]
+
+
+def call(bk, verb: str, *args, **kwargs):
+    """Call an adapter verb; one the adapter does not implement is a skip that says so."""
+    try:
+        return getattr(bk, verb)(*args, **kwargs)
+    except NotImplementedError as exc:
+        pytest.skip(f"not implemented by the adapter: {bk.name}.{verb}{': ' + str(exc) if str(exc) else ''}")
+
+
+def _fmt(shape) -> str:
+    return "x".join(str(n) for n in shape) if shape else "scalar"
+
+
+def _indent(a: np.ndarray) -> str:
+    with np.printoptions(precision=8, suppress=True, linewidth=120):
+        return "\n".join("    " + line for line in str(a).splitlines())

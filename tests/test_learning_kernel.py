@@ -1,0 +1,99 @@
+"""7.2.4 Learning a Kernel: the book's loop (built-in conv layer, no bias, sum
+of squared errors, plain gradient descent, lr 3e-2, 10 steps) under three
+checks: a float64 replay from the layer's own initial weights, the stored
+per-step losses from a fixed start, and the contraction bound
+``|W_10 - K| <= 0.8**10 |W_0 - K|``.  Derivations: ``spec/learning.py``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spec
+from spec import learning
+from tests import support
+
+CASE = spec.cases("learning_kernel")[0]
+X, Y, TARGET = CASE.input("X"), CASE.input("Y"), CASE.array("target")
+LR, STEPS, C = CASE.data["lr"], CASE.data["steps"], CASE.data["tolerance"]["c"]
+
+
+def train(target, initial: np.ndarray | None):
+    """Run the adapter's loop; return (W0, losses, W_final) as float64 NumPy."""
+    bk = target.backend
+    traj = support.call(
+        bk, "learn_kernel", target.asarray(X), target.asarray(Y), kernel_size=TARGET.shape, lr=LR, steps=STEPS,
+        initial=None if initial is None else target.asarray(initial), seed=CASE.data["seed"])
+    W0 = support.read_result(target, traj.initial, what="initial kernel")
+    losses = support.read_result(target, traj.losses, what="losses")
+    W = support.read_result(target, traj.kernel, what="learned kernel")
+    for name, got, shape in (("initial kernel", W0, TARGET.shape), ("losses", losses, (STEPS,)),
+                             ("learned kernel", W, TARGET.shape)):
+        if got.shape != shape:
+            pytest.fail(f"{name}: shape {got.shape}, expected {shape}", pytrace=False)
+    return W0, losses, W
+
+
+def explain(W0, losses, ref: learning.Replay) -> str:
+    """Name the usual mistakes: the loss convention, the step size."""
+    conventions = ((1 / Y.size, "the mean of the squared errors (torch's MSELoss default)"),
+                   (1 / (2 * Y.size), "half the mean (DJL's L2Loss)"), (0.5, "half the sum"))
+    if ref.losses[0] > 0:
+        ratio = losses[0] / ref.losses[0]
+        for factor, name in conventions:
+            if np.isclose(ratio, factor, rtol=1e-3):
+                return f"; the first loss is {ratio:.4g} x the sum of squared errors: the loop uses {name}, not the sum"
+    for factor, name in conventions:
+        alt = learning.replay(X, Y, W0, lr=LR * factor, steps=STEPS)
+        if np.allclose(losses, alt.losses, rtol=1e-3):
+            return f"; the steps follow the gradient of {name}, not of the sum"
+    return "; losses and kernel drift from the exact trajectory (wrong learning rate, or a wrong gradient?)"
+
+
+def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
+    __tracebackhide__ = True
+    bounds = learning.bounds(X, Y, ref, lr=LR, dtype=target.dtype, c=C)
+    loss_err = np.abs(losses - ref.losses)
+    kernel_err = float(np.linalg.norm(W - ref.kernels[-1]))
+    bad = np.flatnonzero(loss_err > bounds.losses)
+    if bad.size or kernel_err > bounds.kernel:
+        step = int(bad[0]) if bad.size else STEPS - 1
+        pytest.fail(
+            f"{what}: trajectory leaves its error bound{explain(W0, losses, ref)}\n"
+            f"  loss at step {step}: got {losses[step]!r}, expected {ref.losses[step]!r} "
+            f"(|error| {loss_err[step]:.3g}, bound {bounds.losses[step]:.3g})\n"
+            f"  final kernel: got {W.ravel().tolist()}, expected {ref.kernels[-1].ravel().tolist()} "
+            f"(|error| {kernel_err:.3g}, bound {bounds.kernel:.3g})\n"
+            f"  losses got:      {np.array2string(losses, precision=6)}\n"
+            f"  losses expected: {np.array2string(ref.losses, precision=6)}", pytrace=False)
+
+
+def test_replay_from_own_initialisation(train_target):
+    W0, losses, W = train(train_target, None)
+    ref = learning.replay(X, Y, W0, lr=LR, steps=STEPS)
+    check_trajectory(train_target, W0, losses, W, ref, "from the layer's own initial weights")
+
+
+def test_losses_from_fixed_start(train_target):
+    initial = CASE.array("initial")
+    W0, losses, W = train(train_target, initial)
+    if not np.array_equal(W0, initial):
+        pytest.fail(f"the initial kernel {initial.tolist()} was not loaded: the layer starts from {W0.tolist()}",
+                    pytrace=False)
+    # Compare with the losses stored in the spec; the bound also needs the kernels between steps.
+    kernels = learning.replay(X, Y, initial, lr=LR, steps=STEPS).kernels
+    ref = learning.Replay(kernels, CASE.array("expected", "losses"))
+    check_trajectory(train_target, W0, losses, W, ref, "from the spec's fixed initial kernel")
+
+
+def test_contraction_bound(train_target):
+    W0, losses, W = train(train_target, None)
+    rho = CASE.data["contraction"]
+    ref = learning.replay(X, Y, W0, lr=LR, steps=STEPS)
+    slack = learning.bounds(X, Y, ref, lr=LR, dtype=train_target.dtype, c=C).kernel
+    start, end = float(np.linalg.norm(W0 - TARGET)), float(np.linalg.norm(W - TARGET))
+    bound = rho**STEPS * start + slack
+    assert end <= bound, (
+        f"|W_10 - K| = {end:.6g} exceeds {rho}**{STEPS} * |W_0 - K| + float slack = {bound:.6g} "
+        f"(start {W0.ravel().tolist()}, end {W.ravel().tolist()}): each step must contract the error by 0.8; "
+        "a mean or half-mean loss, or a smaller learning rate, contracts far less")
