@@ -101,7 +101,7 @@ def _select(config: pytest.Config) -> Selection:
             if reason is not None:
                 if device_opt == "gpu":
                     raise pytest.UsageError(f"--device gpu was asked for, but {bk.name} has no GPU: {reason}")
-                gpu_skip[bk.name] = f"no GPU for {bk.name}: {reason}"
+                gpu_skip[bk.name] = f"{bk.name} on gpu: {reason}"
     return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip)
 
 

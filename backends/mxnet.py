@@ -1,10 +1,176 @@
-"""mxnet adapter (being written)."""
+"""MXNet 1.9, in NumPy mode: the chapter's MXNet tab, on the CPU and on CUDA ("gpu").
+
+Loading the adapter calls ``npx.set_np()`` as the book does, so arrays are
+``mxnet.np.ndarray``s and gluon makes NumPy-mode parameters; MXNet keeps that
+mode per thread, so use the adapter from the thread that loaded it.  The
+built-in op is ``npx.convolution`` on a ``(1, 1, H, W)`` view, gradients come
+from ``autograd.record``, and ``learn_kernel`` trains ``gluon.nn.Conv2D``.
+
+MXNet runs asynchronously: an operator's error (an unsupported dtype, say) can
+surface only when its result is read, in :meth:`to_numpy`.
+"""
 
 from __future__ import annotations
 
-from backends.base import Backend
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Trajectory
 
 
 class MxnetBackend(Backend):
     name = "mxnet"
     module = "mxnet"
+    # No float16 on the CPU: MXNet's CPU convolution and matmul fail with "FP16
+    # gemm on cpu not implemented".  mxnet.np has no bfloat16 at all.
+    dtypes = {"cpu": ("float32", "float64"), "gpu": ("float16", "float32", "float64")}
+    _conv2d_class: Any = None
+
+    def load(self) -> Any:
+        import os
+
+        # cuDNN's default math runs float32 convolutions in TF32 on Ampere and
+        # later and MXNet has no switch for it; NVIDIA's process-wide one must
+        # be in the environment before cuDNN is loaded (an explicit value wins).
+        os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
+        mx = super().load()
+        mx.npx.set_np()
+        return mx
+
+    def gpu_unavailable_reason(self) -> str | None:
+        mx = self.lib
+        if not mx.runtime.Features().is_enabled("CUDA"):
+            return f"no GPU: mxnet {mx.__version__} is built without CUDA"
+        try:
+            if mx.context.num_gpus() == 0:
+                return "no GPU: mx.context.num_gpus() is 0"
+        except mx.base.MXNetError as exc:  # a broken driver raises here
+            return f"no GPU: mx.context.num_gpus() raised {exc}"
+        return None
+
+    def device_description(self, device: str) -> str:
+        if device != "gpu":
+            return "cpu"
+        # MXNet cannot name the GPU model; the compute capability is the closest it gets.
+        cc = self.lib.util.get_cuda_compute_capability(self.lib.gpu(0))
+        return f"gpu(0), CUDA compute capability {cc // 10}.{cc % 10}"
+
+    # -- data across the boundary ----------------------------------------------
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        mx = self.lib
+        return mx.np.array(a, dtype=dtype, ctx=mx.gpu(0) if device == "gpu" else mx.cpu())
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.asnumpy()  # a synchronising copy
+
+    def device_of(self, x: Any) -> str:
+        return "gpu" if x.ctx.device_type == "gpu" else "cpu"
+
+    def dtype_of(self, x: Any) -> str:
+        return np.dtype(x.dtype).name
+
+    # -- verbs -----------------------------------------------------------------
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        h, w = K.shape
+        _check_fits(X, K)  # a kernel one row too tall would give an empty Y, not an error
+        Y = self.lib.np.zeros((X.shape[0] - h + 1, X.shape[1] - w + 1), dtype=X.dtype, ctx=X.ctx)
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+        return Y
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        # MXNet's shape inference raises itself when the kernel does not fit.
+        return self.lib.npx.convolution(X.reshape(1, 1, *X.shape), K.reshape(1, 1, *K.shape),
+                                        kernel=K.shape, num_filter=1, no_bias=True)[0, 0]
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        mnp, npx = self.lib.np, self.lib.npx
+        _check_fits(X, K)  # gather_nd would report it only when the result is read
+        (nh, nw), (kh, kw) = X.shape, K.shape
+        oh, ow = nh - kh + 1, nw - kw + 1
+
+        def arange(n):  # mxnet.np.arange is float32 by default
+            return mnp.arange(n, dtype="int32", ctx=X.ctx)
+
+        rows = arange(oh)[:, None, None, None] + arange(kh)[None, None, :, None]
+        cols = arange(ow)[None, :, None, None] + arange(kw)[None, None, None, :]
+        im2col = npx.gather_nd(X, mnp.stack(mnp.broadcast_arrays(rows, cols))).reshape(oh * ow, kh * kw)
+        return mnp.matmul(im2col, K.reshape(kh * kw)).reshape(oh, ow)
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        layer = self._layer(K.shape, dtype=X.dtype, ctx=X.ctx)
+        layer.weight.set_data(K)
+        layer.bias.set_data(b)
+        return layer(X)
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        mx = self.lib
+        layer = self._layer(kernel_size, dtype=dtype, ctx=mx.gpu(0) if device == "gpu" else mx.cpu())
+        # gluon names parameters "<block prefix><name>", e.g. "conv2d0_weight".
+        return {name.removeprefix(layer.prefix): p.shape for name, p in layer.collect_params().items()}
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        autograd = self.lib.autograd
+        x = X.copy()
+        x.attach_grad()
+        with autograd.record():
+            Y = self.conv2d(x, K1)
+            Z = self.conv2d(Y, K2)
+            z, y00 = Z.sum(), Y[0, 0]
+        z.backward(retain_graph=True)
+        dZ = x.grad.copy()  # the next backward overwrites x.grad
+        y00.backward()
+        return dZ, x.grad
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        mx = self.lib
+        # in_channels makes initialisation immediate, so the kernel can be
+        # read back before the first step.
+        conv2d = mx.gluon.nn.Conv2D(1, kernel_size=kernel_size, use_bias=False, in_channels=1)
+        mx.random.seed(seed)  # global: MXNet has no RNG state to save and restore
+        # Gluon initialises on the CPU (the same kernel on every device) and its
+        # NumPy-mode initialisers fill float32 only, so draw, then cast.
+        conv2d.initialize(ctx=X.ctx)
+        conv2d.cast(X.dtype)
+        weight = conv2d.weight
+        if initial is not None:
+            weight.set_data(initial.reshape(weight.shape))
+        start = weight.data().reshape(kernel_size).copy()
+        X, Y = X.reshape(1, 1, *X.shape), Y.reshape(1, 1, *Y.shape)
+        losses = mx.np.zeros(steps, dtype=X.dtype, ctx=X.ctx)
+        for i in range(steps):
+            with mx.autograd.record():
+                l = ((conv2d(X) - Y) ** 2).sum()
+            l.backward()
+            weight.data()[:] -= lr * weight.grad()
+            losses[i] = l
+        return Trajectory(initial=start, losses=losses, kernel=weight.data().reshape(kernel_size).copy())
+
+    def _layer(self, kernel_size, *, dtype, ctx) -> Any:
+        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Block``."""
+        if self._conv2d_class is None:
+            nn, corr2d = self.lib.gluon.nn, self.corr2d
+
+            class Conv2D(nn.Block):
+                def __init__(self, kernel_size, **kwargs):
+                    super().__init__(**kwargs)
+                    self.weight = self.params.get("weight", shape=kernel_size)
+                    self.bias = self.params.get("bias", shape=(1,))
+
+                def forward(self, x):
+                    return corr2d(x, self.weight.data()) + self.bias.data()
+
+            self._conv2d_class = Conv2D
+        layer = self._conv2d_class(kernel_size)
+        layer.initialize(ctx=ctx)
+        layer.cast(dtype)  # after initialize: see learn_kernel
+        return layer
+
+
+def _check_fits(X: Any, K: Any) -> None:
+    if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
+        raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")

@@ -1,10 +1,152 @@
-"""torch adapter (being written)."""
+"""PyTorch: the chapter's PyTorch tab, on the CPU and on CUDA ("gpu").
+
+``corr2d`` is the book's loop, the built-in op is
+``torch.nn.functional.conv2d`` on a ``(1, 1, H, W)`` view, gradients come from
+``torch.autograd``, and ``learn_kernel`` trains ``nn.Conv2d`` with the book's
+update.  :meth:`numerics` turns TF32 off (float32 on a GPU stays float32) and
+makes cuDNN deterministic without autotuning, and restores all of it after.
+"""
 
 from __future__ import annotations
 
-from backends.base import Backend
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Trajectory, output_shape
 
 
 class TorchBackend(Backend):
     name = "torch"
     module = "torch"
+    # Every verb runs natively in all four dtypes on the CPU (checked); CUDA
+    # documents the same four.
+    dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+    _conv2d_class: Any = None
+
+    def gpu_unavailable_reason(self) -> str | None:
+        torch = self.lib
+        if torch.version.cuda is None:
+            return f"no GPU: torch {torch.__version__} is a CPU-only build"
+        if not torch.cuda.is_available():
+            return "no GPU: torch.cuda.is_available() is False"
+        return None
+
+    def device_description(self, device: str) -> str:
+        return self.lib.cuda.get_device_name(0) if device == "gpu" else "cpu"
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+        cudnn, matmul = self.lib.backends.cudnn, self.lib.backends.cuda.matmul
+        wanted = [(cudnn, "allow_tf32", False), (matmul, "allow_tf32", False),
+                  (cudnn, "benchmark", False), (cudnn, "deterministic", True)]
+        saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in wanted]
+        try:
+            for obj, attr, value in wanted:
+                setattr(obj, attr, value)
+            yield
+        finally:
+            for obj, attr, value in saved:
+                setattr(obj, attr, value)
+
+    # -- data across the boundary ----------------------------------------------
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        # torch.tensor refuses negative strides (a flipped kernel, say).
+        return self.lib.tensor(np.ascontiguousarray(a), dtype=getattr(self.lib, dtype), device=_device(device))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        x = x.detach().cpu()
+        x = x.float() if x.dtype == self.lib.bfloat16 else x  # NumPy has no bfloat16
+        return x.numpy().copy()  # .numpy() shares memory with a CPU tensor
+
+    def device_of(self, x: Any) -> str:
+        return "gpu" if x.device.type == "cuda" else "cpu"
+
+    def dtype_of(self, x: Any) -> str:
+        return str(x.dtype).removeprefix("torch.")
+
+    # -- verbs -----------------------------------------------------------------
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        h, w = K.shape
+        Y = self.lib.zeros(output_shape(X.shape, K.shape), dtype=X.dtype, device=X.device)
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+        return Y
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        # Raises RuntimeError itself when the kernel does not fit.
+        return self.lib.nn.functional.conv2d(X[None, None], K[None, None])[0, 0]
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        kh, kw = K.shape
+        # The (oh, ow, kh, kw) windows, a view; unfold raises when the kernel does not fit.
+        windows = X.unfold(0, kh, 1).unfold(1, kw, 1)
+        oh, ow = windows.shape[:2]
+        return (windows.reshape(oh * ow, kh * kw) @ K.reshape(kh * kw)).reshape(oh, ow)
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        layer = self._layer(K.shape, dtype=X.dtype, device=X.device)
+        with self.lib.no_grad():
+            layer.weight.copy_(K)
+            layer.bias.copy_(b)
+        return layer(X).detach()
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        layer = self._layer(kernel_size, dtype=getattr(self.lib, dtype), device=_device(device))
+        return {name: tuple(p.shape) for name, p in layer.named_parameters()}
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        x = X.detach().clone().requires_grad_()
+        Y = self.conv2d(x, K1)
+        Z = self.conv2d(Y, K2)
+        dZ, = self.lib.autograd.grad(Z.sum(), x, retain_graph=True)
+        dY00, = self.lib.autograd.grad(Y[0, 0], x)
+        return dZ, dY00
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        torch = self.lib
+        # Initialised on the CPU, so a seed gives the same kernel on every
+        # device; the fork restores the caller's RNG state (CPU and CUDA).
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            conv2d = torch.nn.Conv2d(1, 1, kernel_size, bias=False, dtype=X.dtype).to(X.device)
+        if initial is not None:
+            with torch.no_grad():
+                conv2d.weight.copy_(initial.reshape(conv2d.weight.shape))
+        start = conv2d.weight.detach().reshape(kernel_size).clone()
+        X, Y = X.reshape(1, 1, *X.shape), Y.reshape(1, 1, *Y.shape)
+        losses = torch.zeros(steps, dtype=X.dtype, device=X.device)
+        for i in range(steps):
+            l = ((conv2d(X) - Y) ** 2).sum()
+            conv2d.zero_grad()
+            l.backward()
+            with torch.no_grad():
+                conv2d.weight -= lr * conv2d.weight.grad
+                losses[i] = l
+        return Trajectory(initial=start, losses=losses, kernel=conv2d.weight.detach().reshape(kernel_size).clone())
+
+    def _layer(self, kernel_size, *, dtype, device) -> Any:
+        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``."""
+        if self._conv2d_class is None:
+            torch, corr2d = self.lib, self.corr2d
+
+            class Conv2D(torch.nn.Module):
+                def __init__(self, kernel_size, *, dtype, device):
+                    super().__init__()
+                    self.weight = torch.nn.Parameter(torch.rand(kernel_size, dtype=dtype, device=device))
+                    self.bias = torch.nn.Parameter(torch.zeros(1, dtype=dtype, device=device))
+
+                def forward(self, x):
+                    return corr2d(x, self.weight) + self.bias
+
+            self._conv2d_class = Conv2D
+        return self._conv2d_class(kernel_size, dtype=dtype, device=device)
+
+
+def _device(device: str) -> str:
+    return "cuda" if device == "gpu" else "cpu"

@@ -1,0 +1,128 @@
+"""Deliberately broken adapters: one mistake each, on top of the NumPy reference.
+
+``tests/meta/test_broken_adapters.py`` runs the whole suite against each and
+asserts that it fails, with the words that name the mistake.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from backends.base import Trajectory
+from backends.numpy import NumpyBackend
+
+CORRELATION_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
+
+
+class _Broken(NumpyBackend):
+    """Applies ``mangle`` to the kernel and/or the output of every correlation verb."""
+
+    def kernel(self, K):
+        return K
+
+    def output(self, Y, X, K):
+        return Y
+
+    def corr2d(self, X, K):
+        return self.output(super().corr2d(X, self.kernel(K)), X, K)
+
+    def conv2d(self, X, K):
+        return self.output(super().conv2d(X, self.kernel(K)), X, K)
+
+    def corr2d_matmul(self, X, K):
+        return self.output(super().corr2d_matmul(X, self.kernel(K)), X, K)
+
+
+class FlippedKernel(_Broken):
+    """True convolution where cross-correlation is meant (Flux's ``Conv``)."""
+
+    def kernel(self, K):
+        return K[::-1, ::-1].copy()
+
+
+class TransposedKernel(_Broken):
+    def kernel(self, K):
+        return K.T.copy()
+
+
+class OneRowShort(_Broken):
+    def output(self, Y, X, K):
+        return Y[:-1]
+
+
+class SamePadding(_Broken):
+    """'SAME' zero padding where 'VALID' is meant (flax's default)."""
+
+    def output(self, Y, X, K):
+        (kh, kw) = K.shape
+        pad = ((kh - 1) // 2, kh // 2), ((kw - 1) // 2, kw // 2)
+        return NumpyBackend.conv2d(self, np.pad(X, pad), K)
+
+
+class TransposedOutput(_Broken):
+    """An NHWC/NCHW mix-up that hands back the output transposed."""
+
+    def output(self, Y, X, K):
+        return Y.T.copy()
+
+
+class BiasIgnored(NumpyBackend):
+    def conv2d_layer(self, X, K, b):
+        return super().conv2d_layer(X, K, np.zeros_like(b))
+
+
+class BiasTwice(NumpyBackend):
+    def conv2d_layer(self, X, K, b):
+        return super().conv2d_layer(X, K, b) + b
+
+
+class Float64InFloat32(_Broken):
+    """float64 silently computed in float32, and cast back."""
+
+    def output(self, Y, X, K):
+        if X.dtype != np.float64:
+            return Y
+        return NumpyBackend.conv2d(self, X.astype(np.float32), K.astype(np.float32)).astype(np.float64)
+
+
+class RoundsThroughFloat16(_Broken):
+    def output(self, Y, X, K):
+        return Y.astype(np.float16).astype(Y.dtype)
+
+
+class ModifiesInput(_Broken):
+    def output(self, Y, X, K):
+        X[0, 0] += 1
+        return Y
+
+
+class MeanLoss(NumpyBackend):
+    """Gradient descent on the mean of the squared errors (torch's MSELoss default)."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr / Y.size, steps=steps,
+                                 initial=initial, seed=seed)
+        return Trajectory(t.initial, t.losses / Y.size, t.kernel)
+
+
+class WrongLearningRate(NumpyBackend):
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr / 3, steps=steps,
+                                    initial=initial, seed=seed)
+
+
+class WrongGradient(NumpyBackend):
+    """One component of the input gradient is wrong."""
+
+    def receptive_field(self, X, K1, K2):
+        dz, dy = super().receptive_field(X, K1, K2)
+        dz = dz.copy()
+        dz[2, 2] = 0
+        return dz, dy
+
+
+class WrongDevice(NumpyBackend):
+    """Claims its results live on another device than the one asked for."""
+
+    def device_of(self, x):
+        return "gpu"
