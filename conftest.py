@@ -87,7 +87,10 @@ def _select(config: pytest.Config) -> Selection:
     device_opt = config.getoption("cc_device") or os.environ.get("CONV_CONFORMANCE_DEVICE") or "all"
     if device_opt not in DEVICE_CHOICES:
         raise pytest.UsageError(f"--device {device_opt!r}: choose from {', '.join(sorted(DEVICE_CHOICES))}")
-    names = backends.builtin_names() if backend_opt == "all" else [n.strip() for n in backend_opt.split(",") if n.strip()]
+    if backend_opt == "all":
+        names = backends.builtin_names()
+    else:
+        names = [n.strip() for n in backend_opt.split(",") if n.strip()]
     loaded, gpu_skip = [], {}
     for name in names:
         try:

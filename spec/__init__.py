@@ -137,7 +137,7 @@ def _check_shapes(case: Case) -> None:
         )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load(cases_dir: str = str(CASES_DIR)) -> dict[str, list[Case]]:
     """All section files, by section name; case ids are unique across them."""
     validator = _validator()
@@ -178,7 +178,7 @@ class Expectation:
     rule: str  # the rule actually applied for this dtype
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _expectation(file: str, case_id: str, dtype: str) -> Expectation:
     case = next(c for cs in load().values() for c in cs if c.file == file and c.id == case_id)
     X, K = case.input("X"), case.input("K")

@@ -80,7 +80,8 @@ def cross_correlation():
     for xs, ks in [((2, 2), (3, 3)), ((4, 2), (1, 3)), ((2, 5), (3, 1))]:
         cases.append({
             "id": f"kernel_larger_{xs[0]}x{xs[1]}_k{ks[0]}x{ks[1]}", "kind": "error", "source": f"{s}, eq. (7.2.1)",
-            "description": "a kernel larger than the input on an axis has no valid position: an error, not an empty array",
+            "description": "a kernel larger than the input on an axis has no valid position: "
+                           "an error, not an empty array",
             "ops": ALL_OPS, "inputs": {"X": np.ones(xs).tolist(), "K": np.ones(ks).tolist()},
             "error": "kernel_larger_than_input",
         })

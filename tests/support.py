@@ -51,7 +51,8 @@ def read_result(target, actual, *, what: str) -> np.ndarray:
 
 
 def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarray | float, what: str,
-                    hypotheses: dict[str, np.ndarray] | None = None, shape_hint: str = "") -> Measure:
+                    hypotheses: dict[str, np.ndarray] | None = None, input_shape: tuple | None = None,
+                    kernel_shape: tuple | None = None) -> Measure:
     """Assert that a native result equals ``expected`` within ``tolerance``.
 
     Checks, in order: that the adapter can read the result back, its device,
@@ -64,8 +65,9 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
     expected = np.asarray(expected, dtype=np.float64)
     tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), expected.shape)
     if got.shape != expected.shape:
-        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)}"
-                    f"{shape_hint}{describe_shape(got.shape, expected.shape)}", pytrace=False)
+        hint = f" for a {_fmt(input_shape)} input and a {_fmt(kernel_shape)} kernel" if input_shape else ""
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)}{hint}"
+                    f"{describe_shape(got.shape, expected.shape, input_shape, kernel_shape)}", pytrace=False)
     bad = ~np.isfinite(got)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
@@ -86,16 +88,23 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
     return Measure(float(np.max(err, initial=0.0)), _units(err, tolerance))
 
 
-def describe_shape(got: tuple, expected: tuple) -> str:
+def describe_shape(got: tuple, expected: tuple, input_shape: tuple | None = None,
+                   kernel_shape: tuple | None = None) -> str:
     """Name the usual shape mistakes of a 'VALID' cross-correlation."""
     if len(got) != 2:
         return f": a {len(got)}-D result, the batch or channel axes were not removed"
     (gh, gw), (eh, ew) = got, expected
-    if (gh, gw) == (ew, eh):
+    words = []
+    if input_shape is not None and tuple(got) == tuple(input_shape):
+        words.append("the output has the input's shape: 'SAME' padding where 'VALID' is meant?")
+    if (gh, gw) == (ew, eh) and gh != gw:
         return ": output transposed (an NHWC/NCHW layout mix-up?)"
+    if kernel_shape is not None and input_shape is not None and kernel_shape[0] != kernel_shape[1]:
+        swapped = (input_shape[0] - kernel_shape[1] + 1, input_shape[1] - kernel_shape[0] + 1)
+        if tuple(got) == swapped:
+            return ": kernel height and width swapped (a non-square kernel handled as square?)"
     if gh * gw == 0:
         return ": an empty array where a value (or an error) was due"
-    words = []
     for n, name in ((gh - eh, "row"), (gw - ew, "column")):
         if n:
             words.append(f"{abs(n)} {name}{'s' if abs(n) > 1 else ''} {'short' if n < 0 else 'too many'}")
@@ -134,7 +143,7 @@ def check_correlation(target, case: spec.Case, op: str) -> Measure:
     args = (X, K) if op != "conv2d_layer" else (X, K, target.asarray(exp.b))
     before = [np.array(bk.to_numpy(a)) for a in args]
     actual = call(bk, op, *args)
-    for name, arg, old in zip(("X", "K", "b"), args, before):
+    for name, arg, old in zip(("X", "K", "b")[:len(args)], args, before, strict=True):
         if not np.array_equal(np.asarray(bk.to_numpy(arg)), old):
             pytest.fail(f"{op}: modified its input {name} in place", pytrace=False)
     Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
@@ -143,7 +152,7 @@ def check_correlation(target, case: spec.Case, op: str) -> Measure:
     what = f"{op} on {case.id} ({target.id})"
     try:
         return assert_conforms(target, actual, exp.expected, tolerance=exp.tolerance, what=what, hypotheses=hyp,
-                               shape_hint=f" for a {_fmt(Xv.shape)} input and a {_fmt(Kv.shape)} kernel")
+                               input_shape=Xv.shape, kernel_shape=Kv.shape)
     except pytest.fail.Exception as failure:
         try:
             got = np.asarray(bk.to_numpy(actual), dtype=np.float64)

@@ -20,7 +20,8 @@ def test_receptive_field(target, case):
     support.assert_conforms(target, grad_y00, expected_y00, tolerance=0.0, what="dY[0,0]/dX")
     got_z = target.backend.to_numpy(grad_z)
     got_y = target.backend.to_numpy(grad_y00)
-    assert np.all(got_z != 0), f"the output z should see all 9 inputs; its gradient is zero at {np.argwhere(got_z == 0).tolist()}"
+    assert np.all(got_z != 0), (
+        f"the output z should see all 9 inputs; its gradient is zero at {np.argwhere(got_z == 0).tolist()}")
     window = np.zeros((3, 3), dtype=bool)
     window[:2, :2] = True
     assert np.array_equal(got_y != 0, window), (
