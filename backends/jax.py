@@ -1,10 +1,164 @@
-"""jax adapter (being written)."""
+"""JAX, with Flax linen for the layers: the chapter's JAX tab.
+
+Arrays are immutable, so the book's ``corr2d`` writes with ``Y.at[i, j].set``;
+the built-in op is ``jax.lax.conv_general_dilated``; the layers are linen
+modules (the book's ``Conv2D`` defines ``forward``, which linen never calls,
+so this one defines ``__call__``).  :meth:`numerics` switches
+``jax_enable_x64`` on for float64 (so the adapter works with x64 off
+globally) and full precision on for float32, and restores both after.
+"""
 
 from __future__ import annotations
 
-from backends.base import Backend
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Trajectory, output_shape
 
 
 class JaxBackend(Backend):
     name = "jax"
     module = "jax"
+    # XLA convolves all four natively on CPU (every verb checked) and GPU;
+    # float64 under x64.
+    dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+
+    def version(self) -> str:
+        import flax
+
+        return f"{self.lib.__version__} (flax {flax.__version__})"
+
+    def gpu_unavailable_reason(self) -> str | None:
+        try:
+            self.lib.devices("gpu")
+        except RuntimeError as exc:
+            return f"no GPU: jax.devices('gpu') raised RuntimeError: {exc}"
+        return None
+
+    def device_description(self, device: str) -> str:
+        return self.lib.devices("gpu")[0].device_kind if device == "gpu" else "cpu"
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+        config = self.lib.config
+        saved = {flag: getattr(config, flag) for flag in ("jax_enable_x64", "jax_default_matmul_precision")}
+        try:
+            if dtype == "float64":
+                config.update("jax_enable_x64", True)
+            elif dtype == "float32":
+                # On GPUs the default precision lets float32 convolutions and
+                # matmuls run as TF32 or bfloat16 passes; precision=None in
+                # the ops below defers to this flag.
+                config.update("jax_default_matmul_precision", "highest")
+            yield
+        finally:
+            for flag, value in saved.items():
+                config.update(flag, value)
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        jnp = self.lib.numpy
+        # np.array copies (a CPU device_put may alias a NumPy buffer) and
+        # narrows to ml_dtypes' bfloat16 exactly.
+        x = self.lib.device_put(np.array(a, dtype=jnp.dtype(dtype)), self.lib.devices(device)[0])
+        if x.dtype != jnp.dtype(dtype):
+            # With x64 off, device_put silently turns float64 into float32.
+            raise TypeError(f"jax made {x.dtype} of {dtype}; float64 needs numerics(device, 'float64')")
+        return x
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        jnp = self.lib.numpy
+        return np.array(x.astype(jnp.float32) if x.dtype == jnp.bfloat16 else x)
+
+    def device_of(self, x: Any) -> str:
+        platform = next(iter(x.devices())).platform
+        return "gpu" if platform in ("gpu", "cuda", "rocm") else platform
+
+    def dtype_of(self, x: Any) -> str:
+        return str(x.dtype)
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        h, w = K.shape
+        Y = self.lib.numpy.zeros(output_shape(X.shape, K.shape), dtype=X.dtype, device=X.device)
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y = Y.at[i, j].set((X[i:i + h, j:j + w] * K).sum())
+        return Y
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        oh, ow = output_shape(X.shape, K.shape)
+        # lax's default layout is NCHW images and OIHW kernels.
+        Y = self.lib.lax.conv_general_dilated(X[None, None], K[None, None], window_strides=(1, 1), padding="VALID")
+        return Y.reshape(oh, ow)
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        jnp = self.lib.numpy
+        (kh, kw), (oh, ow) = K.shape, output_shape(X.shape, K.shape)
+        # Column (i, j) of im2col is the input shifted by (i, j), which holds
+        # element (i, j) of every window.  (Stacked slices, not a fancy-index
+        # gather: eager JAX compiles a gather for ~0.7 s per new shape.)
+        im2col = jnp.stack([X[i:i + oh, j:j + ow].reshape(-1) for i in range(kh) for j in range(kw)], axis=1)
+        return (im2col @ K.reshape(kh * kw)).reshape(oh, ow)
+
+    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: Any) -> Any:
+        from flax import linen as nn
+
+        corr2d = self.corr2d
+
+        class Conv2D(nn.Module):
+            kernel_size: tuple[int, int]
+            dtype: Any
+
+            def setup(self):
+                # torch.rand's convention, as the NumPy reference: uniform on [0, 1).
+                self.weight = self.param("weight", nn.initializers.uniform(1.0), self.kernel_size, self.dtype)
+                self.bias = self.param("bias", nn.initializers.zeros, (1,), self.dtype)
+
+            def __call__(self, x):
+                return corr2d(x, self.weight) + self.bias
+
+        return Conv2D(tuple(kernel_size), dtype)
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        layer = self._book_conv2d(K.shape, X.dtype)
+        return layer.apply({"params": {"weight": K, "bias": b}}, X)
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        from flax.traverse_util import flatten_dict
+
+        jax = self.lib
+        x = jax.numpy.zeros(kernel_size, dtype=dtype, device=jax.devices(device)[0])
+        variables = self._book_conv2d(kernel_size, dtype).init(jax.random.key(0), x)
+        return {"/".join(path): tuple(p.shape) for path, p in flatten_dict(variables["params"]).items()}
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        grad, corr = self.lib.grad, self.conv2d
+        return grad(lambda x: corr(corr(x, K1), K2).sum())(X), grad(lambda x: corr(x, K1)[0, 0])(X)
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        from flax import linen as nn
+
+        jax, jnp = self.lib, self.lib.numpy
+        # linen's Conv pads 'SAME' unless told, and keeps float32 parameters
+        # whatever the input's dtype unless given param_dtype.
+        conv = nn.Conv(1, kernel_size, use_bias=False, padding="VALID", dtype=X.dtype, param_dtype=X.dtype)
+        # linen convolutions are NHWC: one example, one channel.
+        X4, Y4 = X.reshape(1, *X.shape, 1), Y.reshape(1, *Y.shape, 1)
+        if initial is None:
+            # The initialiser draws on the default device, which may not be X's.
+            params = jax.device_put(conv.init(jax.random.key(seed), X4), X.device)
+        else:
+            params = {"params": {"kernel": initial.reshape(*kernel_size, 1, 1)}}
+
+        def loss(params):
+            return ((conv.apply(params, X4) - Y4) ** 2).sum()
+
+        start = params["params"]["kernel"].reshape(kernel_size)
+        losses = jnp.zeros(steps, dtype=X.dtype, device=X.device)
+        for step in range(steps):
+            value, grads = jax.value_and_grad(loss)(params)
+            params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
+            losses = losses.at[step].set(value)
+        return Trajectory(initial=start, losses=losses, kernel=params["params"]["kernel"].reshape(kernel_size))

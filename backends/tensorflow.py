@@ -1,10 +1,167 @@
-"""tensorflow adapter (being written)."""
+"""TensorFlow, with its bundled Keras for the layers: the chapter's TensorFlow tab.
+
+The book's ``corr2d`` fills a ``tf.Variable`` by sliced ``assign``; the
+built-in op is ``tf.nn.conv2d``, which wants NHWC images and
+``(kh, kw, in, out)`` kernels, so the adapter adds those axes and drops them
+again.  Eager TensorFlow runs an op on the GPU whenever there is one, wherever
+its inputs live, so every verb runs under ``tf.device`` of its input.
+:meth:`numerics` turns TF32 off for the test and restores it after.
+"""
 
 from __future__ import annotations
 
-from backends.base import Backend
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from backends.base import Backend, Trajectory, output_shape
+
+_DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
 
 class TensorflowBackend(Backend):
     name = "tensorflow"
     module = "tensorflow"
+    # tf.nn.conv2d documents half, bfloat16, float32 and float64 and has CPU
+    # and GPU kernels for each; every verb runs in all four on the CPU.
+    dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+
+    def gpu_unavailable_reason(self) -> str | None:
+        tf = self.lib
+        if tf.config.list_physical_devices("GPU"):
+            return None
+        build = "built with CUDA" if tf.test.is_built_with_cuda() else "a build without CUDA"
+        return f"no GPU: tf.config.list_physical_devices('GPU') is empty (tensorflow {tf.__version__}, {build})"
+
+    def device_description(self, device: str) -> str:
+        if device != "gpu":
+            return "cpu"
+        gpu = self.lib.config.list_physical_devices("GPU")[0]
+        return self.lib.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+        # TF runs float32 matmuls and convolutions as TF32 on Ampere and later
+        # GPUs unless told not to.
+        config = self.lib.config.experimental
+        saved = config.tensor_float_32_execution_enabled()
+        config.enable_tensor_float_32_execution(False)
+        try:
+            yield
+        finally:
+            config.enable_tensor_float_32_execution(saved)
+
+    def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
+        tf = self.lib
+        with tf.device(_DEVICE_NAMES[device]):
+            # Converting NumPy is not an op, so tf.device need not place it; identity is.
+            return tf.cast(tf.identity(a), tf.as_dtype(dtype))
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        tf = self.lib
+        if x.dtype == tf.bfloat16:
+            x = tf.cast(x, tf.float32)
+        # .numpy() may share the tensor's CPU buffer.
+        return np.array(x.numpy())
+
+    def device_of(self, x: Any) -> str:
+        return "gpu" if "GPU" in x.device.upper() else "cpu"
+
+    def dtype_of(self, x: Any) -> str:
+        return x.dtype.name
+
+    def corr2d(self, X: Any, K: Any) -> Any:
+        tf = self.lib
+        h, w = K.shape
+        with tf.device(X.device):
+            Y = tf.Variable(tf.zeros(output_shape(X.shape, K.shape), dtype=X.dtype))
+            for i in range(Y.shape[0]):
+                for j in range(Y.shape[1]):
+                    Y[i, j].assign(tf.reduce_sum(X[i:i + h, j:j + w] * K))
+            return Y.read_value()  # a value, like every verb's result, not the mutable Variable
+
+    def conv2d(self, X: Any, K: Any) -> Any:
+        tf = self.lib
+        oh, ow = output_shape(X.shape, K.shape)
+        with tf.device(X.device):
+            Y = tf.nn.conv2d(tf.reshape(X, (1, *X.shape, 1)), tf.reshape(K, (*K.shape, 1, 1)),
+                             strides=1, padding="VALID")
+            return tf.reshape(Y, (oh, ow))
+
+    def corr2d_matmul(self, X: Any, K: Any) -> Any:
+        tf = self.lib
+        (kh, kw), (oh, ow) = K.shape, output_shape(X.shape, K.shape)
+        with tf.device(X.device):
+            patches = tf.image.extract_patches(tf.reshape(X, (1, *X.shape, 1)), sizes=(1, kh, kw, 1),
+                                               strides=(1, 1, 1, 1), rates=(1, 1, 1, 1), padding="VALID")
+            im2col = tf.reshape(patches, (oh * ow, kh * kw))
+            return tf.reshape(im2col @ tf.reshape(K, (kh * kw, 1)), (oh, ow))
+
+    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: str) -> Any:
+        tf = self.lib
+        corr2d = self.corr2d
+
+        class Conv2D(tf.keras.layers.Layer):
+            # The book's build(kernel_size) gets Keras' input shape instead,
+            # so the kernel size comes in through the constructor.
+            def __init__(self, kernel_size, **kwargs):
+                super().__init__(**kwargs)
+                self.kernel_size = tuple(kernel_size)
+
+            def build(self, input_shape):
+                self.weight = self.add_weight(name="weight", shape=self.kernel_size, initializer="random_normal")
+                self.bias = self.add_weight(name="bias", shape=(1,), initializer="random_normal")
+
+            def call(self, inputs):
+                return corr2d(inputs, self.weight) + self.bias
+
+        return Conv2D(kernel_size, dtype=dtype)
+
+    def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
+        with self.lib.device(X.device):
+            layer = self._book_conv2d(K.shape, X.dtype.name)
+            layer.build(X.shape)
+            layer.weight.assign(K)
+            layer.bias.assign(b)
+            return layer(X)
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        tf = self.lib
+        with tf.device(_DEVICE_NAMES[device]):
+            layer = self._book_conv2d(kernel_size, dtype)
+            layer(tf.zeros(kernel_size, dtype=dtype))
+        # Keras 3 names a weight "weight"; Keras 2 named it "conv2d/weight:0".
+        return {w.name.split("/")[-1].split(":")[0]: tuple(w.shape) for w in layer.trainable_weights}
+
+    def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
+        tf = self.lib
+        with tf.device(X.device):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(X)
+                Y = self.conv2d(X, K1)
+                Z_total = tf.reduce_sum(self.conv2d(Y, K2))
+                Y00 = Y[0, 0]
+            return tape.gradient(Z_total, X), tape.gradient(Y00, X)
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        tf = self.lib
+        with tf.device(X.device):
+            if initial is None:
+                # Seeds Python's, NumPy's and TensorFlow's global generators.
+                tf.keras.utils.set_random_seed(seed)
+            conv = tf.keras.layers.Conv2D(1, kernel_size, use_bias=False, dtype=X.dtype.name)
+            # Keras convolutions are NHWC: one example, one channel.
+            X4, Y4 = tf.reshape(X, (1, *X.shape, 1)), tf.reshape(Y, (1, *Y.shape, 1))
+            conv.build(X4.shape)
+            if initial is not None:
+                conv.kernel.assign(tf.reshape(initial, (*kernel_size, 1, 1)))
+            start = tf.reshape(conv.kernel, kernel_size)
+            losses = tf.Variable(tf.zeros((steps,), dtype=X.dtype))
+            for step in range(steps):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_sum((conv(X4) - Y4) ** 2)
+                conv.kernel.assign_sub(lr * tape.gradient(loss, conv.kernel))
+                losses[step].assign(loss)
+            return Trajectory(initial=start, losses=losses.read_value(), kernel=tf.reshape(conv.kernel, kernel_size))
