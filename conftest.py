@@ -31,6 +31,8 @@ BACKEND_HELP = (
 DEVICE_HELP = "devices to test: cpu, gpu or all (env CONV_CONFORMANCE_DEVICE; default: all)"
 DEVICE_CHOICES = {"cpu": ("cpu",), "gpu": ("gpu",), "all": ("cpu", "gpu")}
 
+pytest_plugins = ["tests.records"]
+
 #: Stash key: the session's :class:`Selection`.
 SELECTION = pytest.StashKey["Selection"]()
 
@@ -45,7 +47,7 @@ class Target:
 
     @property
     def id(self) -> str:
-        return f"{self.backend.name}-{self.device}-{self.dtype}"
+        return f"{self.backend.label}-{self.device}-{self.dtype}"
 
     def asarray(self, a: np.ndarray):
         """``a`` rounded to the dtype, then handed to the adapter (exactly)."""
@@ -70,8 +72,8 @@ class Selection:
                 for dtype in dtypes:
                     target = Target(bk, device, dtype)
                     marks = ()
-                    if device == "gpu" and bk.name in self.gpu_skip:
-                        marks = (pytest.mark.skip(reason=self.gpu_skip[bk.name]),)
+                    if device == "gpu" and bk.label in self.gpu_skip:
+                        marks = (pytest.mark.skip(reason=self.gpu_skip[bk.label]),)
                     params.append(pytest.param(target, id=target.id, marks=marks))
         return params
 
@@ -100,11 +102,11 @@ def _select(config: pytest.Config) -> Selection:
             raise pytest.UsageError(str(exc)) from exc
         loaded.append(bk)
         if "gpu" in DEVICE_CHOICES[device_opt]:
-            reason = bk.gpu_unavailable_reason() if "gpu" in bk.dtypes else f"{bk.name} declares no GPU dtypes"
+            reason = bk.gpu_unavailable_reason() if "gpu" in bk.dtypes else f"{bk.label} declares no GPU dtypes"
             if reason is not None:
                 if device_opt == "gpu":
-                    raise pytest.UsageError(f"--device gpu was asked for, but {bk.name} has no GPU: {reason}")
-                gpu_skip[bk.name] = f"{bk.name} on gpu: {reason}"
+                    raise pytest.UsageError(f"--device gpu was asked for, but {bk.label} has no GPU: {reason}")
+                gpu_skip[bk.label] = f"{bk.label} on gpu: {reason}"
     return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip)
 
 
@@ -120,11 +122,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         for device in sel.devices:
             if device not in bk.dtypes:
                 continue
-            if device == "gpu" and bk.name in sel.gpu_skip:
-                devices.append(f"gpu skipped ({sel.gpu_skip[bk.name]})")
+            if device == "gpu" and bk.label in sel.gpu_skip:
+                devices.append(f"gpu skipped ({sel.gpu_skip[bk.label]})")
             else:
                 devices.append(f"{bk.device_description(device)} [{', '.join(bk.dtypes[device])}]")
-        lines.append(f"conv-conformance: {bk.name} {bk.version()} on {'; '.join(devices) or 'no selected device'}")
+        lines.append(f"conv-conformance: {bk.label} {bk.version()} on {'; '.join(devices) or 'no selected device'}")
     return lines
 
 

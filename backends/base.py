@@ -93,6 +93,13 @@ class Backend:
     def __init__(self) -> None:
         self._lib: Any = None
 
+    @property
+    def label(self) -> str:
+        """How test ids and records name this adapter: its own registered
+        ``name``, or, for a subclass that defines none (a broken adapter in
+        ``tests/meta``), its class name."""
+        return type(self).__dict__.get("name") or type(self).__name__
+
     # -- environment -------------------------------------------------------
 
     @property
@@ -131,6 +138,10 @@ class Backend:
         The place for float64 switches, TF32 off, determinism flags.
         """
         yield
+
+    def precision_settings(self) -> dict[str, Any]:
+        """The numerical settings :meth:`numerics` applies, for the results record."""
+        return {}
 
     # -- data across the boundary ------------------------------------------
 

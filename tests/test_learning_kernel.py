@@ -21,6 +21,7 @@ LR, STEPS, C = CASE.data["lr"], CASE.data["steps"], CASE.data["tolerance"]["c"]
 def train(target, initial: np.ndarray | None):
     """Run the adapter's loop; return (W0, losses, W_final) as float64 NumPy."""
     bk = target.backend
+    support.note(case=CASE.id)
     traj = support.call(
         bk, "learn_kernel", target.asarray(X), target.asarray(Y), kernel_size=TARGET.shape, lr=LR, steps=STEPS,
         initial=None if initial is None else target.asarray(initial), seed=CASE.data["seed"])
@@ -55,6 +56,8 @@ def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
     bounds = learning.bounds(X, Y, ref, lr=LR, dtype=target.dtype, c=C)
     loss_err = np.abs(losses - ref.losses)
     kernel_err = float(np.linalg.norm(W - ref.kernels[-1]))
+    support.note(max_abs_error=float(max(loss_err.max(), kernel_err)),
+                 max_tolerance_units=float(max(np.max(loss_err / bounds.losses), kernel_err / bounds.kernel)))
     bad = np.flatnonzero(loss_err > bounds.losses)
     if bad.size or kernel_err > bounds.kernel:
         step = int(bad[0]) if bad.size else STEPS - 1
@@ -83,6 +86,7 @@ def test_losses_from_fixed_start(train_target):
     # Compare with the losses stored in the spec; the bound also needs the kernels between steps.
     kernels = learning.replay(X, Y, initial, lr=LR, steps=STEPS).kernels
     ref = learning.Replay(kernels, CASE.array("expected", "losses"))
+    support.note(**{"output:losses": losses, "output:kernel": W})  # for the cross-framework comparison
     check_trajectory(train_target, W0, losses, W, ref, "from the spec's fixed initial kernel")
 
 

@@ -126,3 +126,13 @@ class WrongDevice(NumpyBackend):
 
     def device_of(self, x):
         return "gpu"
+
+
+class SloppyOnRandomValues(_Broken):
+    """Exact on the integer-valued cases, but rounds through float16 whenever a
+    value is not an integer: wrong by a small amount on random inputs only."""
+
+    def output(self, Y, X, K):
+        if np.array_equal(X, np.round(X)) and np.array_equal(K, np.round(K)):
+            return Y
+        return Y.astype(np.float16).astype(Y.dtype)

@@ -1,0 +1,163 @@
+"""Markdown, HTML and a heatmap PNG for a :class:`report.Report`."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from report import Report
+
+DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
+
+
+def _dtypes(report: Report) -> list[str]:
+    present = {c.dtype for c in report.comparisons}
+    return [d for d in DTYPE_ORDER if d in present]
+
+
+def _targets(report: Report, dtype: str) -> list[str]:
+    return sorted({t for c in report.comparisons if c.dtype == dtype for t in (c.a, c.b)})
+
+
+def worst_matrix(report: Report, dtype: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Targets, and per pair the worst tolerance units and max |a - b| over all compared outputs."""
+    names = _targets(report, dtype)
+    index = {n: i for i, n in enumerate(names)}
+    units = np.full((len(names), len(names)), np.nan)
+    diffs = np.full_like(units, np.nan)
+    np.fill_diagonal(units, 0.0)
+    np.fill_diagonal(diffs, 0.0)
+    for c in report.comparisons:
+        if c.dtype != dtype:
+            continue
+        for i, j in ((index[c.a], index[c.b]), (index[c.b], index[c.a])):
+            units[i, j] = np.fmax(units[i, j], c.units)
+            diffs[i, j] = np.fmax(diffs[i, j], c.max_abs_diff)
+    return names, units, diffs
+
+
+def _status_rows(report: Report) -> list[list[str]]:
+    counts: dict[tuple, Counter] = defaultdict(Counter)
+    for rec in report.records:
+        for r in rec.meta["results"]:
+            counts[r["backend"] or rec.backend, r["device"] or "-", r["dtype"] or "-"][r["outcome"]] += 1
+    rows = []
+    for (bk, dev, dt), n in sorted(counts.items()):
+        verdict = "FAIL" if n["failed"] else ("skipped" if not n["passed"] else "pass")
+        rows.append([bk, dev, dt, str(n["passed"]), str(n["failed"]), str(n["skipped"]), verdict])
+    return rows
+
+
+def _skip_rows(report: Report) -> list[list[str]]:
+    reasons = Counter((rec.backend, r["reason"]) for rec in report.records for r in rec.meta["results"]
+                      if r["outcome"] == "skipped")
+    return [[bk, str(n), why] for (bk, why), n in sorted(reasons.items())]
+
+
+def _record_rows(report: Report) -> list[list[str]]:
+    return [[r.backend, r.meta["framework_version"], ", ".join(f"{k}: {v}" for k, v in r.meta["devices"].items()),
+             r.meta["python"], r.meta["platform"]] for r in report.records]
+
+
+def _fmt_units(u: float) -> str:
+    return "—" if np.isnan(u) else ("inf" if np.isinf(u) else f"{u:.3g}")
+
+
+def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for every table, shared by Markdown and HTML."""
+    out = [("Records", ["backend", "version", "devices", "python", "platform"], _record_rows(report)),
+           ("Conformance: backend × device × dtype",
+            ["backend", "device", "dtype", "passed", "failed", "skipped", "verdict"], _status_rows(report))]
+    for dtype in _dtypes(report):
+        names, units, diffs = worst_matrix(report, dtype)
+        rows = [[a] + [f"{_fmt_units(units[i, j])} ({diffs[i, j]:.2g})" if i != j else "·"
+                       for j in range(len(names))] for i, a in enumerate(names)]
+        out.append((f"Agreement, {dtype}: worst over seeded cases and learning trajectories, "
+                    "in pair-tolerance units (max |a−b|); above 1 is a disagreement", [""] + names, rows))
+    bad = sorted(report.disagreements, key=lambda c: -c.units)
+    if bad:
+        out.append(("Disagreements beyond tolerance", ["case", "output", "dtype", "a", "b", "max |a−b|", "units"],
+                    [[c.case, c.what, c.dtype, c.a, c.b, f"{c.max_abs_diff:.3g}", _fmt_units(c.units)]
+                     for c in bad[:200]]))
+    if report.failures:
+        out.append(("Failed checks", ["backend", "test", "reason"],
+                    [[f["backend"], f["test"], f["reason"].splitlines()[0][:300] if f["reason"] else ""]
+                     for f in report.failures[:200]]))
+    skips = _skip_rows(report)
+    if skips:
+        out.append(("Skips, by reason", ["backend", "count", "reason"], skips))
+    return out
+
+
+def verdict(report: Report) -> str:
+    if report.ok:
+        n = len(report.comparisons)
+        return f"AGREE: {len(report.records)} records, {n} pairwise comparisons, all within tolerance, no failures"
+    parts = [f"{len(report.problems)} record problem(s)"] if report.problems else []
+    if report.disagreements:
+        parts.append(f"{len(report.disagreements)} pair(s) disagree beyond tolerance")
+    if report.failures:
+        parts.append(f"{len(report.failures)} failed check(s)")
+    return "DISAGREE: " + ", ".join(parts)
+
+
+def markdown(report: Report) -> str:
+    lines = ["# conv-conformance agreement report", "", f"**{verdict(report)}**", ""]
+    lines += [f"- ERROR: {p}" for p in report.problems]
+    for title, header, rows in tables(report):
+        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def heatmap(report: Report, path: Path) -> bool:
+    dtypes = _dtypes(report)
+    if not dtypes:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(4.6 * len(dtypes), 4.4), squeeze=False)
+    for ax, dtype in zip(axes[0], dtypes, strict=True):
+        names, units, _ = worst_matrix(report, dtype)
+        shown = np.log10(np.clip(np.nan_to_num(units, nan=0.0, posinf=1e6), 1e-3, 1e3))
+        im = ax.imshow(shown, cmap="RdYlGn_r", vmin=-3, vmax=3)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(len(names)), names, fontsize=8)
+        ax.set_title(dtype)
+        for i in range(len(names)):
+            for j in range(len(names)):
+                if i != j:
+                    ax.text(j, i, _fmt_units(units[i, j]), ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=axes[0].tolist(), label="log10(worst |a−b| / pair tolerance); > 0 disagrees")
+    fig.suptitle(verdict(report)[:110], fontsize=10)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def html_page(report: Report, png: Path | None) -> str:
+    esc = html.escape
+    body = [f"<h1>conv-conformance agreement report</h1><p class='{'ok' if report.ok else 'bad'}'>"
+            f"{esc(verdict(report))}</p>"]
+    body += [f"<p class='bad'>ERROR: {esc(p)}</p>" for p in report.problems]
+    if png is not None:
+        data = base64.b64encode(png.read_bytes()).decode()
+        body.append(f"<img alt='agreement heatmap' src='data:image/png;base64,{data}'>")
+    for title, header, rows in tables(report):
+        body.append(f"<h2>{esc(title)}</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        for row in rows:
+            cls = " class='bad'" if "FAIL" in row or any(c.startswith("inf") for c in row) else ""
+            body.append(f"<tr{cls}>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}.ok{color:#070;font-weight:bold}"
+             ".bad{color:#b00;font-weight:bold}img{max-width:100%}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>conv-conformance agreement</title>"
+            f"<style>{style}</style></head><body>{''.join(body)}</body></html>\n")
