@@ -5,12 +5,15 @@ lazily, so a broken install is reported for that backend alone.
 
 Select an adapter by its registered name (``numpy``, ``torch``, ``jax``,
 ``tensorflow``, ``mxnet``) or, for an adapter that lives outside this
-repository, by an import path ``package.module:ClassName``.
+repository, by an import path ``package.module:ClassName`` or by the name of
+an entry point that an installed package declares in the group
+``conv_conformance.backends`` (see ``docs/adapters.md``).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 
 from backends import jax, mxnet, numpy, tensorflow, torch  # noqa: F401  (registers them)
 from backends.base import (
@@ -24,8 +27,12 @@ from backends.base import (
 
 __all__ = [
     "DEVICES", "DTYPES", "REGISTRY", "Backend", "BackendUnavailable", "Trajectory",
-    "builtin_names", "resolve",
+    "ENTRY_POINT_GROUP", "builtin_names", "resolve",
 ]
+
+
+#: Entry-point group through which installed packages offer adapters.
+ENTRY_POINT_GROUP = "conv_conformance.backends"
 
 
 def builtin_names() -> list[str]:
@@ -36,22 +43,28 @@ def builtin_names() -> list[str]:
 def resolve(name: str) -> type[Backend]:
     """The adapter class for a ``--backend`` value.
 
-    ``name`` is a registered name or ``module.path:ClassName``.  Raises
+    ``name`` is a registered name, an entry point of the group
+    :data:`ENTRY_POINT_GROUP`, or ``module.path:ClassName``.  Raises
     ``LookupError`` naming the known backends when nothing matches.
     """
     if ":" in name:
-        module_name, _, attr = name.partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise LookupError(f"cannot load adapter {name!r}: {type(exc).__name__}: {exc}") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Backend)):
-            raise LookupError(f"{name!r} is not a subclass of backends.Backend")
-        return cls
-    try:
+        return _load_class(name, name)
+    if name in REGISTRY:
         return REGISTRY[name]
-    except KeyError:
-        raise LookupError(
-            f"unknown backend {name!r}; known backends: {', '.join(builtin_names())}, "
-            "or an import path 'package.module:ClassName'"
-        ) from None
+    offered = {ep.name: ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    if name in offered:
+        return _load_class(offered[name].value, f"{name} (entry point {offered[name].value})")
+    raise LookupError(
+        f"unknown backend {name!r}; known backends: {', '.join(builtin_names() + sorted(offered))}, "
+        "or an import path 'package.module:ClassName'")
+
+
+def _load_class(path: str, what: str) -> type[Backend]:
+    module_name, _, attr = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise LookupError(f"cannot load adapter {what!r}: {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Backend)):
+        raise LookupError(f"{what!r} is not a subclass of backends.Backend")
+    return cls
