@@ -136,3 +136,65 @@ class SloppyOnRandomValues(_Broken):
         if np.array_equal(X, np.round(X)) and np.array_equal(K, np.round(K)):
             return Y
         return Y.astype(np.float16).astype(Y.dtype)
+
+
+class RaisesOnUse(NumpyBackend):
+    """Imports fine, breaks on first use of the built-in op."""
+
+    def conv2d(self, X, K):
+        raise RuntimeError("simulated crash inside the framework's conv op")
+
+
+class ReturnsNaN(_Broken):
+    def output(self, Y, X, K):
+        Y = Y.copy()
+        Y.flat[-1] = np.nan
+        return Y
+
+
+class ReturnsList(_Broken):
+    """Hands back a nested Python list, not an array of the framework."""
+
+    def output(self, Y, X, K):
+        return Y.tolist()
+
+    def to_numpy(self, x):
+        if isinstance(x, list):
+            raise TypeError("a list is not a numpy.ndarray")
+        return super().to_numpy(x)
+
+    def device_of(self, x):
+        return super().device_of(np.asarray(x))
+
+    def dtype_of(self, x):
+        return str(np.asarray(x).dtype) if not isinstance(x, list) else "list"
+
+
+class WrongDtype(_Broken):
+    """Returns float32 whatever the inputs were."""
+
+    def output(self, Y, X, K):
+        return Y.astype(np.float32)
+
+
+class Hangs(NumpyBackend):
+    def corr2d(self, X, K):
+        import time
+
+        time.sleep(60)
+        return super().corr2d(X, K)
+
+
+class Unimportable(NumpyBackend):
+    """Asked for, but its framework is not installed."""
+
+    module = "no_such_framework_conv_conformance"
+
+
+class ClaimsGPU(NumpyBackend):
+    """Not broken: declares GPU dtypes on a machine without a GPU (the skip path)."""
+
+    dtypes = {"cpu": ("float32",), "gpu": ("float32",)}
+
+    def gpu_unavailable_reason(self):
+        return "no GPU here (simulated)"

@@ -29,6 +29,11 @@ CATALOGUE = {
     "WrongLearningRate": "trajectory leaves its error bound",
     "WrongGradient": "dZ/dX",
     "WrongDevice": "the result lives on gpu, but cpu was asked for",
+    "RaisesOnUse": "RuntimeError: simulated crash inside the framework's conv op",
+    "ReturnsNaN": "value(s) are NaN or inf",
+    "ReturnsList": "the adapter returned list, which it cannot read back as an array",
+    "WrongDtype": "the result is float32, but the inputs were float64",
+    "SloppyOnRandomValues": "values agree only to float16 precision",
 }
 
 
@@ -36,7 +41,7 @@ def run_suite(backend: str, *extra: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONV_CONFORMANCE_")}
     return subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"),
-         f"--backend={backend}", "--device=cpu", "-p", "no:cacheprovider", "-q", "--tb=line", "-rfE", *extra],
+         f"--backend={backend}", "--device=cpu", "-p", "no:cacheprovider", "-q", "--tb=line", "-rfEs", *extra],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -61,3 +66,35 @@ def test_broken_adapter_is_caught(adapter):
     assert CATALOGUE[adapter] in result.stdout, (
         f"{adapter} failed {counts['failed']} checks, but no failure says {CATALOGUE[adapter]!r}:\n"
         + result.stdout[-4000:])
+
+
+def test_hanging_op_times_out_and_the_run_goes_on():
+    result = run_suite("tests.meta.broken:Hangs", "--timeout=2", "-k", "fig_7_2_1 and float64")
+    counts = outcome(result)
+    assert "Timeout" in result.stdout, result.stdout[-3000:]
+    assert counts.get("failed", 0) >= 1 and counts.get("passed", 0) >= 1, counts  # only corr2d hangs
+
+
+def test_unknown_backend_lists_the_known_ones():
+    result = run_suite("nosuchbackend")
+    assert result.returncode == 4  # pytest's usage error
+    assert "unknown backend 'nosuchbackend'; known backends: jax, mxnet, numpy, tensorflow, torch" in result.stderr
+
+
+def test_unimportable_backend_is_an_error_not_a_skip():
+    result = run_suite("tests.meta.broken:Unimportable")
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "cannot import 'no_such_framework_conv_conformance': ModuleNotFoundError" in result.stderr
+
+
+def test_gpu_asked_for_explicitly_without_one_is_an_error():
+    result = run_suite("numpy", "--device=gpu")
+    assert result.returncode == 4
+    assert "--device gpu was asked for, but numpy has no GPU" in result.stderr
+
+
+def test_gpu_without_one_under_device_all_skips_with_the_reason():
+    result = run_suite("tests.meta.broken:ClaimsGPU", "--device=all", "-k", "fig_7_2_1")
+    counts = outcome(result)
+    assert result.returncode == 0 and counts.get("skipped", 0) > 0 and counts.get("passed", 0) > 0, result.stdout
+    assert "ClaimsGPU on gpu: no GPU here (simulated)" in result.stdout
