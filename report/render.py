@@ -123,7 +123,7 @@ def heatmap(report: Report, path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(dtypes), figsize=(4.6 * len(dtypes), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(dtypes), figsize=(5.6 * len(dtypes), 4.6), squeeze=False)
     for ax, dtype in zip(axes[0], dtypes, strict=True):
         names, units, _ = worst_matrix(report, dtype)
         shown = np.log10(np.clip(np.nan_to_num(units, nan=0.0, posinf=1e6), 1e-3, 1e3))
@@ -135,6 +135,7 @@ def heatmap(report: Report, path: Path) -> bool:
             for j in range(len(names)):
                 if i != j:
                     ax.text(j, i, _fmt_units(units[i, j]), ha="center", va="center", fontsize=7)
+    fig.subplots_adjust(wspace=0.45)
     fig.colorbar(im, ax=axes[0].tolist(), label="log10(worst |a−b| / pair tolerance); > 0 disagrees")
     fig.suptitle(verdict(report)[:110], fontsize=10)
     fig.savefig(path, dpi=110, bbox_inches="tight")

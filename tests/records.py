@@ -123,6 +123,8 @@ def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
 
 
 def _describe(bk, device: str) -> str:
+    if device == "gpu" and (reason := bk.gpu_unavailable_reason()) is not None:
+        return f"not available: {reason}"
     try:
         return bk.device_description(device)
     except Exception as exc:  # no such device here: say so rather than fail the record
