@@ -86,6 +86,8 @@ def _entry(item: pytest.Item, report) -> dict:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    if session.exitstatus == 0 and any(row[4] for row in tally(session.config)):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tripwire: a shrinking run is not green
     out = session.config.getoption("cc_results") or os.environ.get("CONV_CONFORMANCE_RESULTS")
     if not out:
         return
@@ -149,3 +151,59 @@ def _atomic_write(path: Path, data: bytes) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+# -- the tripwire against a shrinking run --------------------------------------
+
+
+def expected_checks(target) -> int:
+    """How many checks the spec asks of one target: derived from the data, not from collection."""
+    import spec
+
+    n = sum(len(c.ops) for name in spec.SECTIONS for c in spec.cases(name) if c.kind in ("correlation", "error"))
+    n += len(spec.cases("conv_layer", kind="parameters")) + len(spec.cases("receptive_field"))
+    if target.dtype in target.backend.train_dtypes:
+        n += 3 * len(spec.cases("learning_kernel"))  # replay, fixed start, contraction bound
+    return n
+
+
+def _unfiltered(config: pytest.Config) -> bool:
+    """True for a whole-suite run: no -k/-m selection and no narrower paths than tests/."""
+    args = [a for a in config.args if not a.startswith("-")]
+    whole = all(Path(a).resolve() == Path(config.rootpath, "tests").resolve() for a in args) or not args
+    return whole and not config.getoption("keyword") and not config.getoption("markexpr")
+
+
+def tally(config: pytest.Config) -> list[tuple[str, int, int, int, bool]]:
+    """Per target: (id, expected, ran, skipped, short) -- short only for a whole-suite run."""
+    from collections import Counter
+
+    ran, skipped, targets = Counter(), Counter(), {}
+    for e in config.stash[RESULTS]:
+        if e["_target"] is None:
+            continue
+        tid = e["_target"].id
+        targets[tid] = e["_target"]
+        (skipped if e["outcome"] == "skipped" else ran)[tid] += 1
+    enforce = _unfiltered(config)
+    rows = []
+    for tid, target in sorted(targets.items()):
+        expected = expected_checks(target)
+        gpu_skipped = target.device == "gpu" and ran[tid] == 0 and skipped[tid] == expected
+        short = enforce and not gpu_skipped and (ran[tid] == 0 or ran[tid] + skipped[tid] < expected)
+        rows.append((tid, expected, ran[tid], skipped[tid], short))
+    return rows
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    rows = tally(config)
+    if not rows:
+        return
+    terminalreporter.section("conv-conformance: checks per target")
+    for tid, expected, ran, skipped, short in rows:
+        flag = "  <-- FEWER THAN THE SPEC ASKS" if short else ""
+        terminalreporter.write_line(f"{tid:34} expected {expected:4}  ran {ran:4}  skipped {skipped:4}{flag}")
+    short = [r[0] for r in rows if r[4]]
+    if short:
+        terminalreporter.write_line(f"tripwire: {', '.join(short)} ran fewer checks than the spec asks: run failed",
+                                    red=True)

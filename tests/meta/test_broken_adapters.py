@@ -98,3 +98,11 @@ def test_gpu_without_one_under_device_all_skips_with_the_reason():
     counts = outcome(result)
     assert result.returncode == 0 and counts.get("skipped", 0) > 0 and counts.get("passed", 0) > 0, result.stdout
     assert "ClaimsGPU on gpu: no GPU here (simulated)" in result.stdout
+
+
+def test_a_check_dropped_from_collection_fails_the_run():
+    """The tripwire: counts come from the spec, so a silently dropped test turns the run red."""
+    dropped = "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    result = run_suite("numpy", "--deselect", dropped)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "numpy-cpu-float32 ran fewer checks than the spec asks" in result.stdout
