@@ -98,6 +98,7 @@ def _select(config: pytest.Config) -> Selection:
         try:
             bk = backends.resolve(name)()
             bk.load()
+            bk.selected_as = name  # what to pass to --backend to reproduce a failure
         except (LookupError, backends.BackendUnavailable) as exc:
             raise pytest.UsageError(str(exc)) from exc
         loaded.append(bk)

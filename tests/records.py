@@ -203,7 +203,40 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for tid, expected, ran, skipped, short in rows:
         flag = "  <-- FEWER THAN THE SPEC ASKS" if short else ""
         terminalreporter.write_line(f"{tid:34} expected {expected:4}  ran {ran:4}  skipped {skipped:4}{flag}")
+    _verdict(terminalreporter, config)
     short = [r[0] for r in rows if r[4]]
     if short:
         terminalreporter.write_line(f"tripwire: {', '.join(short)} ran fewer checks than the spec asks: run failed",
                                     red=True)
+
+
+NOT_IMPLEMENTED = "not implemented by the adapter"
+
+
+def _verdict(terminalreporter, config: pytest.Config) -> None:
+    """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
+    from collections import Counter, defaultdict
+
+    by_backend: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
+    failed: dict[str, list[dict]] = defaultdict(list)
+    selected = {}
+    for e in config.stash[RESULTS]:
+        if e["_target"] is None:
+            continue
+        bk = e["_target"].backend
+        selected[bk.label] = getattr(bk, "selected_as", bk.label)
+        kind = "not implemented" if e["reason"].startswith(NOT_IMPLEMENTED) else e["outcome"]
+        by_backend[bk.label][e["module"].removeprefix("test_")][kind] += 1
+        if e["outcome"] == "failed":
+            failed[bk.label].append(e)
+    for label, sections in sorted(by_backend.items()):
+        verdict = "NOT CONFORMANT" if failed[label] else "CONFORMANT"
+        terminalreporter.section(f"verdict: {label}: {verdict}", sep="-")
+        for section, n in sorted(sections.items()):
+            terminalreporter.write_line(
+                f"  {section:20} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
+                f"not implemented {n['not implemented']:4}")
+        for e in failed[label][:50]:
+            terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected[label]}")
+        if len(failed[label]) > 50:
+            terminalreporter.write_line(f"  ... and {len(failed[label]) - 50} more failures")

@@ -55,6 +55,7 @@ def test_reference_adapter_passes():
     counts = outcome(result)
     assert result.returncode == 0 and counts.get("passed", 0) > 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "failed" not in counts and "skipped" not in counts, counts
+    assert "verdict: numpy: CONFORMANT" in result.stdout
 
 
 @pytest.mark.parametrize("adapter", sorted(CATALOGUE))
@@ -66,6 +67,8 @@ def test_broken_adapter_is_caught(adapter):
     assert CATALOGUE[adapter] in result.stdout, (
         f"{adapter} failed {counts['failed']} checks, but no failure says {CATALOGUE[adapter]!r}:\n"
         + result.stdout[-4000:])
+    assert f"verdict: {adapter}: NOT CONFORMANT" in result.stdout
+    assert "reproduce: pytest 'tests/" in result.stdout and f"--backend=tests.meta.broken:{adapter}" in result.stdout
 
 
 def test_hanging_op_times_out_and_the_run_goes_on():
