@@ -198,3 +198,22 @@ class ClaimsGPU(NumpyBackend):
 
     def gpu_unavailable_reason(self):
         return "no GPU here (simulated)"
+
+
+class EmptyForLargeKernel(NumpyBackend):
+    """The book's corr2d without the shape check: a kernel one larger gives an empty array."""
+
+    def corr2d(self, X, K):
+        h, w = K.shape
+        Y = np.zeros((max(X.shape[0] - h + 1, 0), max(X.shape[1] - w + 1, 0)), dtype=X.dtype)
+        for i in range(Y.shape[0]):
+            for j in range(Y.shape[1]):
+                Y[i, j] = (X[i:i + h, j:j + w] * K).sum()
+        return Y
+
+
+class BiasNotRegistered(NumpyBackend):
+    """The layer keeps its bias outside the module system's parameters."""
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        return {"weight": tuple(kernel_size)}
