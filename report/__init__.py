@@ -112,7 +112,7 @@ def load(folder: Path, expect: list[str]) -> Report:
 
 
 def _pair_tolerance(case_id: str, what: str, dtype: str) -> np.ndarray | float:
-    case = next(c for cs in spec.load().values() for c in cs if c.id == case_id)
+    case = spec.find(case_id)
     if case.kind == "kernel_learning":
         X, Y = case.input("X"), case.input("Y")
         ref = learning.replay(X, Y, case.array("initial"), lr=case.data["lr"], steps=case.data["steps"])

@@ -154,6 +154,16 @@ def load(cases_dir: str = str(CASES_DIR)) -> dict[str, list[Case]]:
     return sections
 
 
+def all_cases() -> list[Case]:
+    """Every case of every section, in chapter order."""
+    return [c for cs in load().values() for c in cs]
+
+
+def find(case_id: str) -> Case:
+    """The case with this id (ids are unique across sections)."""
+    return next(c for c in all_cases() if c.id == case_id)
+
+
 def cases(section: str, *, kind: str | None = None) -> list[Case]:
     return [c for c in load()[section] if kind is None or c.kind == kind]
 
@@ -179,8 +189,8 @@ class Expectation:
 
 
 @functools.cache
-def _expectation(file: str, case_id: str, dtype: str) -> Expectation:
-    case = next(c for cs in load().values() for c in cs if c.file == file and c.id == case_id)
+def _expectation(case_id: str, dtype: str) -> Expectation:
+    case = find(case_id)
     X, K = case.input("X"), case.input("K")
     b = case.bias
     Xr, Kr = numerics.round_to(X, dtype), numerics.round_to(K, dtype)
@@ -206,10 +216,10 @@ def _expectation(file: str, case_id: str, dtype: str) -> Expectation:
 
 
 def expectation(case: Case, dtype: str) -> Expectation:
-    return _expectation(case.file, case.id, dtype)
+    return _expectation(case.id, dtype)
 
 
 __all__ = [
     "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
-    "by_op", "cases", "expectation", "learning", "load", "load_file", "numerics", "oracle",
+    "all_cases", "by_op", "cases", "expectation", "find", "learning", "load", "load_file", "numerics", "oracle",
 ]

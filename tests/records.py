@@ -136,7 +136,7 @@ def _describe(bk, device: str) -> str:
 def _seeds() -> dict:
     import spec
 
-    return {c.id: c.data["seed"] for cs in spec.load().values() for c in cs if "seed" in c.data}
+    return {c.id: c.data["seed"] for c in spec.all_cases() if "seed" in c.data}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -19,7 +19,7 @@ def test_committed_files_match_the_build(name):
         f"spec/cases/{name}.json differs from what `python -m spec.build` writes")
 
 
-ALL = [c for cs in spec.load().values() for c in cs]
+ALL = spec.all_cases()
 
 
 @pytest.mark.parametrize("case", [c for c in ALL if c.kind == "correlation"], ids=lambda c: c.id)
