@@ -31,7 +31,7 @@ BACKEND_HELP = (
 DEVICE_HELP = "devices to test: cpu, gpu or all (env CONV_CONFORMANCE_DEVICE; default: all)"
 DEVICE_CHOICES = {"cpu": ("cpu",), "gpu": ("gpu",), "all": ("cpu", "gpu")}
 
-pytest_plugins = ["tests.records"]
+pytest_plugins = ["tests.records", "tests.deviations"]
 
 #: Stash key: the session's :class:`Selection`.
 SELECTION = pytest.StashKey["Selection"]()
@@ -75,6 +75,23 @@ class Selection:
                     if device == "gpu" and bk.label in self.gpu_skip:
                         marks = (pytest.mark.skip(reason=self.gpu_skip[bk.label]),)
                     params.append(pytest.param(target, id=target.id, marks=marks))
+        return params
+
+    def all_targets(self) -> list[Target]:
+        """Every target this session can run, probes included."""
+        return [p.values[0] for p in self.targets() + self.probes()]
+
+    def probes(self) -> list:
+        """One target per dtype the manifest leaves out, on each device it can use here."""
+        params = []
+        for bk in self.backends:
+            for device in self.devices:
+                if device not in bk.dtypes or (device == "gpu" and bk.label in self.gpu_skip):
+                    continue
+                for dtype in backends.base.DTYPES:
+                    if dtype not in bk.dtypes[device]:
+                        target = Target(bk, device, dtype)
+                        params.append(pytest.param(target, id=target.id))
         return params
 
 
@@ -136,12 +153,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for name, train in (("target", False), ("train_target", True)):
         if name in metafunc.fixturenames:
             metafunc.parametrize(name, sel.targets(train=train))
+    if "probe" in metafunc.fixturenames:
+        nothing = pytest.param(None, id="none", marks=pytest.mark.skip(
+            reason="every dtype is declared on every device selected: no undeclared dtype to probe"))
+        metafunc.parametrize("probe", sel.probes() or [nothing])
 
 
 @pytest.fixture(autouse=True)
 def _numerics(request: pytest.FixtureRequest):
     """Each backend's numerical setup (float64 on, TF32 off, ...), restored after."""
-    for name in ("target", "train_target"):
+    for name in ("target", "train_target", "probe"):
         if name in request.fixturenames:
             target = request.getfixturevalue(name)
             with target.backend.numerics(target.device, target.dtype):

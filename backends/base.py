@@ -34,6 +34,8 @@ import numpy as np
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("cpu", "gpu")
+#: The chapter's verbs, in the order the suite documents them.
+VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "receptive_field", "learn_kernel")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -78,12 +80,23 @@ class Backend:
     name: ClassVar[str]
     #: Import name of the framework; imported lazily by :meth:`load`.
     module: ClassVar[str]
-    #: Capability manifest: dtypes the adapter claims per device.  A device
-    #: missing here is one the framework cannot use.
+    #: Capability manifest, dtypes: the dtypes the adapter claims per device.
+    #: A device missing here is one the framework cannot use.  Every dtype of
+    #: :data:`DTYPES` that is *not* listed for an available device is probed
+    #: once (``tests/test_manifest.py``); one that works is reported as an
+    #: unexpected pass, so the manifest cannot rot.
     dtypes: ClassVar[dict[str, tuple[str, ...]]] = {"cpu": ("float32", "float64")}
     #: Dtypes in which :meth:`learn_kernel` is held to the spec (training in
     #: half precision is not part of the chapter).
     train_dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
+    #: Capability manifest, verbs: the chapter's verbs this adapter implements
+    #: (autograd is ``receptive_field`` and ``learn_kernel``; the module
+    #: system is ``conv2d_layer`` and ``layer_parameters``).  ``None`` declares
+    #: nothing, and a verb that raises ``NotImplementedError`` is then a skip.
+    #: Once declared it is checked both ways: a listed verb that raises
+    #: ``NotImplementedError`` fails, and an unlisted verb that conforms is
+    #: reported as an unexpected pass.
+    verbs: ClassVar[tuple[str, ...] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

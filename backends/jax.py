@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, output_shape
 
 
 class JaxBackend(Backend):
@@ -25,6 +25,7 @@ class JaxBackend(Backend):
     # XLA convolves all four natively on CPU (every verb checked) and GPU;
     # float64 under x64.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+    verbs = VERBS
 
     def version(self) -> str:
         import flax

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory
+from backends.base import VERBS, Backend, Trajectory
 
 
 class MxnetBackend(Backend):
@@ -25,6 +25,7 @@ class MxnetBackend(Backend):
     # No float16 on the CPU: MXNet's CPU convolution and matmul fail with "FP16
     # gemm on cpu not implemented".  mxnet.np has no bfloat16 at all.
     dtypes = {"cpu": ("float32", "float64"), "gpu": ("float16", "float32", "float64")}
+    verbs = VERBS
     _conv2d_class: Any = None
 
     def load(self) -> Any:

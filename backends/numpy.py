@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, output_shape
 
 
 class NumpyBackend(Backend):
@@ -21,6 +21,7 @@ class NumpyBackend(Backend):
     module = "numpy"
     # NumPy has no bfloat16; float16 arithmetic is native (each op rounds).
     dtypes = {"cpu": ("float16", "float32", "float64")}
+    verbs = VERBS
 
     def gpu_unavailable_reason(self) -> str | None:
         return "NumPy runs on the CPU only"

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, output_shape
 
 _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -27,6 +27,7 @@ class TensorflowBackend(Backend):
     # tf.nn.conv2d documents half, bfloat16, float32 and float64 and has CPU
     # and GPU kernels for each; every verb runs in all four on the CPU.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+    verbs = VERBS
 
     def gpu_unavailable_reason(self) -> str | None:
         tf = self.lib

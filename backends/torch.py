@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, output_shape
 
 
 class TorchBackend(Backend):
@@ -24,6 +24,7 @@ class TorchBackend(Backend):
     # Every verb runs natively in all four dtypes on the CPU (checked); CUDA
     # documents the same four.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
+    verbs = VERBS
     _conv2d_class: Any = None
 
     def gpu_unavailable_reason(self) -> str | None:

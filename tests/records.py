@@ -31,6 +31,11 @@ from tests import support
 RECORD_FORMAT = "conv-conformance-record/1"
 RESULTS = pytest.StashKey[list]()
 NOTES = pytest.StashKey[dict]()
+#: Name of the ``user_properties`` item that carries a test's entry from the
+#: process that ran it (an xdist worker, or this one) to the one that records it.
+ENTRY = "conv_conformance_entry"
+#: How the reason of an xfail or skip from ``spec/xfails`` starts (``tests/deviations.py``).
+KNOWN_DEVIATION = "known deviation"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,6 +46,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[RESULTS] = []
+    if not is_worker(config):
+        config.pluginmanager.register(Recorder(config), "conv-conformance-recorder")
+
+
+def is_worker(config: pytest.Config) -> bool:
+    """True inside a pytest-xdist worker: the controller records and reports."""
+    return hasattr(config, "workerinput")
 
 
 @pytest.fixture(autouse=True)
@@ -56,53 +68,136 @@ def _notes(request: pytest.FixtureRequest):
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        item.config.stash[RESULTS].append(_entry(item, report))
+        report.user_properties.append((ENTRY, _entry(item)))
     return report
 
 
-def _entry(item: pytest.Item, report) -> dict:
+def _entry(item: pytest.Item) -> dict:
+    """What the record keeps of one test, as plain data (it crosses the xdist wire)."""
     params = getattr(item, "callspec", None)
     params = params.params if params else {}
-    target = params.get("target") or params.get("train_target")
+    target = params.get("target") or params.get("train_target") or params.get("probe")
     case = params.get("case")
     notes = item.stash.get(NOTES, {})
-    reason = ""
-    if report.skipped and isinstance(report.longrepr, tuple):
-        reason = report.longrepr[2].removeprefix("Skipped: ")
-    elif report.failed:
-        reason = str(getattr(report.longrepr, "reprcrash", None) and report.longrepr.reprcrash.message or "")
     return {
         "test": item.nodeid, "module": item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
         "function": item.originalname, "case": getattr(case, "id", None) or notes.get("case"),
         "op": params.get("op"),
         "backend": target.backend.label if target else None, "device": target.device if target else None,
         "dtype": target.dtype if target else None,
-        "outcome": "failed" if report.failed and report.when == "setup" else report.outcome,
-        "reason": reason[:2000],
+        "probe": "probe" in params,
         "max_abs_error": notes.get("max_abs_error"), "max_tolerance_units": notes.get("max_tolerance_units"),
-        "_outputs": {k: v for k, v in notes.items() if k.startswith("output")},
-        "_target": target,
+        "unexpected": notes.get("unexpected") or (
+            f"{target.backend.label}.{notes['undeclared_verb']} is not in the manifest (verbs), "
+            "but conforms: declare it" if "undeclared_verb" in notes else None),
+        "_outputs": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in notes.items() if k.startswith("output")},
     }
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    if session.exitstatus == 0 and any(row[4] for row in tally(session.config)):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tripwire: a shrinking run is not green
-    out = session.config.getoption("cc_results") or os.environ.get("CONV_CONFORMANCE_RESULTS")
-    if not out:
+class Recorder:
+    """Collects the entries where the session is recorded: in this process, or,
+    under pytest-xdist, in the controller, from the reports its workers send."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report) -> None:
+        entry = dict(next((v for k, v in report.user_properties if k == ENTRY), None) or {})
+        if not entry:
+            if not report.failed or report.when == "teardown":
+                return
+            entry = _crashed_entry(self.config, report)  # nothing came back: the process running it died
+        entry["outcome"], entry["reason"] = _outcome(report), _reason(report)[:2000]
+        entry["_target"] = _target_of(self.config, entry)
+        self.config.stash[RESULTS].append(entry)
+
+
+def _outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    if report.failed:
+        return "failed"
+    return report.outcome
+
+
+def _reason(report) -> str:
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail)
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    if report.failed:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        return str(crash.message if crash else report.longrepr)
+    return ""
+
+
+def _crashed_entry(config: pytest.Config, report) -> dict:
+    """An entry rebuilt from the test id alone, for a test whose process crashed
+    (pytest-xdist reports "worker 'gw0' crashed while running ...")."""
+    from conftest import SELECTION
+
+    path, _, rest = report.nodeid.partition("::")
+    function, _, param = rest.partition("[")
+    param = param.rstrip("]")
+    sel = config.stash[SELECTION]
+    match = max((t for t in sel.all_targets() if param == t.id or param.startswith(t.id + "-")),
+                key=lambda t: len(t.id), default=None)
+    return {"test": report.nodeid, "module": Path(path).stem, "function": function, "case": None, "op": None,
+            "backend": match.backend.label if match else None, "device": match.device if match else None,
+            "dtype": match.dtype if match else None, "probe": function == "test_undeclared_dtype",
+            "max_abs_error": None, "max_tolerance_units": None, "unexpected": None, "_outputs": {}}
+
+
+def _target_of(config: pytest.Config, entry: dict):
+    """The counted target of an entry (``None`` for probes and backend-less tests)."""
+    from conftest import SELECTION, Target
+
+    if entry["backend"] is None or entry["probe"]:
+        return None
+    bk = next(b for b in config.stash[SELECTION].backends if b.label == entry["backend"])
+    return Target(bk, entry["device"], entry["dtype"])
+
+
+def _results_dir(config: pytest.Config) -> Path | None:
+    out = config.getoption("cc_results") or os.environ.get("CONV_CONFORMANCE_RESULTS")
+    return Path(out) if out else None
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remove this run's backends' previous records first: a run that then
+    crashes or is killed leaves *no* record, never a stale one from before."""
+    out = _results_dir(session.config)
+    if out is None or is_worker(session.config):
         return
     from conftest import SELECTION
 
-    Path(out).mkdir(parents=True, exist_ok=True)
+    for bk in session.config.stash[SELECTION].backends:
+        for suffix in (".json", ".npz"):  # the commit marker first
+            (out / f"{bk.label}{suffix}").unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if is_worker(session.config):
+        return
+    if session.exitstatus == 0 and any(row[4] for row in tally(session.config)):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tripwire: a shrinking run is not green
+    out = _results_dir(session.config)
+    if out is None:
+        return
+    from conftest import SELECTION
+
+    out.mkdir(parents=True, exist_ok=True)
     entries = session.config.stash[RESULTS]
     for bk in session.config.stash[SELECTION].backends:
         mine = [e for e in entries if e["backend"] == bk.label]
-        write_record(Path(out), bk, session.config.stash[SELECTION].devices, mine)
+        write_record(out, bk, session.config.stash[SELECTION].devices, mine)
 
 
 def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
     arrays = {}
     for e in entries:
+        if e["outcome"] in ("xfailed", "xpassed"):
+            continue  # a known deviation's outputs stay out of the cross-framework comparison
         for key, value in e["_outputs"].items():
             what = e["op"] or key.removeprefix("output:")
             arrays[f"{e['case']}|{what}|{e['device']}|{e['dtype']}"] = np.asarray(value, dtype=np.float64)
@@ -196,6 +291,8 @@ def tally(config: pytest.Config) -> list[tuple[str, int, int, int, bool]]:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if is_worker(config):
+        return
     rows = tally(config)
     if not rows:
         return
@@ -210,33 +307,46 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                                     red=True)
 
 
-NOT_IMPLEMENTED = "not implemented by the adapter"
-
-
 def _verdict(terminalreporter, config: pytest.Config) -> None:
     """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
     from collections import Counter, defaultdict
 
+    from conftest import SELECTION
+
+    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
     by_backend: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     failed: dict[str, list[dict]] = defaultdict(list)
-    selected = {}
+    remarks: dict[str, dict[str, None]] = defaultdict(dict)  # ordered, without repeats
     for e in config.stash[RESULTS]:
-        if e["_target"] is None:
+        label = e["backend"]
+        if label is None:
             continue
-        bk = e["_target"].backend
-        selected[bk.label] = getattr(bk, "selected_as", bk.label)
-        kind = "not implemented" if e["reason"].startswith(NOT_IMPLEMENTED) else e["outcome"]
-        by_backend[bk.label][e["module"].removeprefix("test_")][kind] += 1
+        kind = e["outcome"]
+        if e["reason"].startswith(support.NOT_IMPLEMENTED):
+            kind = "not implemented"
+        elif e["outcome"] != "xpassed" and e["reason"].startswith(KNOWN_DEVIATION):
+            kind = "known deviation"
+        by_backend[label][e["module"].removeprefix("test_")][kind] += 1
         if e["outcome"] == "failed":
-            failed[bk.label].append(e)
+            failed[label].append(e)
+        if e["outcome"] == "passed" and e.get("unexpected"):
+            remarks[label][f"unexpected pass: {e['unexpected']}"] = None
+        if e["outcome"] == "xpassed":
+            remarks[label][f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
     for label, sections in sorted(by_backend.items()):
         verdict = "NOT CONFORMANT" if failed[label] else "CONFORMANT"
+        known = sum(n["known deviation"] for n in sections.values())
+        if known and not failed[label]:
+            verdict += f" with {known} known deviation{'s' if known > 1 else ''} (spec/xfails)"
         terminalreporter.section(f"verdict: {label}: {verdict}", sep="-")
         for section, n in sorted(sections.items()):
+            extra = "".join(f"  {k} {n[k]:4}" for k in ("known deviation", "xpassed") if n[k])
             terminalreporter.write_line(
                 f"  {section:20} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
-                f"not implemented {n['not implemented']:4}")
+                f"not implemented {n['not implemented']:4}{extra}")
+        for line in remarks[label]:
+            terminalreporter.write_line(f"  {line}", yellow=True)
         for e in failed[label][:50]:
-            terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected[label]}")
+            terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected.get(label, label)}")
         if len(failed[label]) > 50:
             terminalreporter.write_line(f"  ... and {len(failed[label]) - 50} more failures")

@@ -17,6 +17,8 @@ import pytest
 import spec
 from spec import numerics, oracle
 
+NOT_IMPLEMENTED = "not implemented by the adapter"
+
 #: The running test's notes (set by ``tests/records.py``): measurements and
 #: outputs that go into the results record.
 NOTES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("notes", default=None)
@@ -113,6 +115,11 @@ def describe_shape(got: tuple, expected: tuple, input_shape: tuple | None = None
     words = []
     if input_shape is not None and tuple(got) == tuple(input_shape):
         words.append("the output has the input's shape: 'SAME' padding where 'VALID' is meant?")
+    if kernel_shape is not None and input_shape is not None and kernel_shape[0] != kernel_shape[1]:
+        for side in kernel_shape:
+            if tuple(got) == (input_shape[0] - side + 1, input_shape[1] - side + 1):
+                return (f": the {_fmt(kernel_shape)} kernel was handled as {side}x{side} "
+                        "(a non-square kernel handled as square?)")
     if (gh, gw) == (ew, eh) and gh != gw:
         return ": output transposed (an NHWC/NCHW layout mix-up?)"
     if kernel_shape is not None and input_shape is not None and kernel_shape[0] != kernel_shape[1]:
@@ -191,11 +198,26 @@ def case_params(pairs) -> list:
 
 
 def call(bk, verb: str, *args, **kwargs):
-    """Call an adapter verb; one the adapter does not implement is a skip that says so."""
+    """Call an adapter verb, holding it to the adapter's manifest (``verbs``).
+
+    Not implemented and not declared (or no manifest at all): a skip that says
+    "not implemented by the adapter".  Declared but not implemented: a failure.
+    Not declared but implemented: the check runs, and if it passes the verdict
+    reports an unexpected pass, so the manifest cannot rot.
+    """
+    __tracebackhide__ = True
+    declared = bk.verbs is None or verb in bk.verbs
+    if not declared:
+        note(undeclared_verb=verb)
     try:
         return getattr(bk, verb)(*args, **kwargs)
     except NotImplementedError as exc:
-        pytest.skip(f"not implemented by the adapter: {bk.name}.{verb}{': ' + str(exc) if str(exc) else ''}")
+        why = f": {exc}" if str(exc) else ""
+        if bk.verbs is not None and declared:
+            pytest.fail(f"{bk.label}.{verb} is declared in the adapter's manifest (verbs) but raises "
+                        f"NotImplementedError{why}", pytrace=False)
+        manifest = " (the manifest agrees)" if bk.verbs is not None else ""
+        pytest.skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}{why}{manifest}")
 
 
 def _fmt(shape) -> str:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from backends.base import Trajectory
+from backends.base import VERBS, Trajectory
 from backends.numpy import NumpyBackend
+from tests.meta.simgpu import SimulatedGPU
 
 CORRELATION_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
 
@@ -217,3 +218,60 @@ class BiasNotRegistered(NumpyBackend):
 
     def layer_parameters(self, kernel_size, *, dtype, device):
         return {"weight": tuple(kernel_size)}
+
+
+class Segfaults(NumpyBackend):
+    """A native library that dereferences a null pointer inside the built-in op,
+    on the 6x8 edge image only (the process dies with SIGSEGV)."""
+
+    def conv2d(self, X, K):
+        if X.shape == (6, 8):
+            import ctypes
+
+            ctypes.string_at(0)  # reads address 0: a real segmentation fault
+        return super().conv2d(X, K)
+
+
+class SquareKernel(_Broken):
+    """Reads the kernel's size from its height alone: a non-square kernel handled as square."""
+
+    def kernel(self, K):
+        k = K.shape[0]
+        return K[:, :k].copy() if K.shape[1] >= k else np.pad(K, ((0, 0), (0, k - K.shape[1])))
+
+
+class LeavesOutputOnCPU(SimulatedGPU):
+    """Computes the built-in op on the host and forgets to move the result to the GPU."""
+
+    def conv2d(self, X, K):
+        return np.asarray(super().conv2d(X, K))
+
+
+class DeclaresMatmulButLacksIt(NumpyBackend):
+    """The manifest lists every verb, but the matrix-product one is missing."""
+
+    verbs = VERBS
+
+    def corr2d_matmul(self, X, K):
+        raise NotImplementedError
+
+
+class UndeclaredVerb(NumpyBackend):
+    """Not broken: implements receptive_field but leaves it out of its manifest."""
+
+    verbs = tuple(v for v in VERBS if v != "receptive_field")
+
+
+class UndeclaredDtype(NumpyBackend):
+    """Not broken: float16 and float64 work, but the manifest lists float32 only."""
+
+    dtypes = {"cpu": ("float32",)}
+
+
+class WithoutLearning(NumpyBackend):
+    """Not broken: has no autograd loop, and its manifest says so."""
+
+    verbs = tuple(v for v in VERBS if v != "learn_kernel")
+
+    def learn_kernel(self, X, Y, **kwargs):
+        raise NotImplementedError

@@ -56,6 +56,8 @@ class PurePythonBackend(Backend):
     # Python floats are binary64; there is nothing narrower and no GPU.
     dtypes = {"cpu": ("float64",)}
     train_dtypes = ("float64",)
+    # Everything but the kernel-learning loop, which needs autograd.
+    verbs = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "receptive_field")
 
     def gpu_unavailable_reason(self) -> str | None:
         return "plain Python runs on the CPU only"

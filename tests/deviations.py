@@ -1,0 +1,128 @@
+"""pytest plugin: known deviations, kept as data in ``spec/xfails/<backend>.txt``.
+
+A file holds blocks like::
+
+    # free comments start with '#'
+    xfail: torch's bfloat16 corr2d accumulates in float32 (the reason, one line)
+    upstream: https://github.com/pytorch/pytorch/issues/NNNNN
+    tests/test_exercises.py::test_exercise[torch-cpu-bfloat16-third_derivative-corr2d]
+
+``xfail:`` marks the ids below it as expected failures (an xfail that passes is
+reported in the verdict as "xfail entry passes, remove it"); ``skip:`` excludes
+them (for a test that would crash or hang the framework).  Each reason needs an
+``upstream:`` link before its first id.  Ids are matched exactly, whole test
+ids with their parameters: no patterns, no prefixes.  An id that could have
+been collected in this run (its file and its target were) but matches no
+collected test is stale, and stops the run, as does a malformed file.
+
+``--xfails DIR`` reads the files from another folder (an out-of-tree adapter
+keeps its own); the file is named after the adapter's label.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "spec" / "xfails"
+DIRECTIVE = re.compile(r"^(xfail|skip|upstream):\s*(.*)$")
+TEST_ID = re.compile(r"^tests/[\w/]+\.py::\w+(\[.+\])?$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    test: str
+    kind: str  # "xfail" or "skip"
+    reason: str
+    upstream: str
+    where: str  # file:line
+
+    @property
+    def text(self) -> str:
+        return f"known deviation ({self.where}): {self.reason} [{self.upstream}]"
+
+
+def parse(path: Path) -> list[Entry]:
+    """The entries of one file; a malformed line raises ``pytest.UsageError`` naming it."""
+    entries, kind, reason, upstream, seen = [], None, None, None, {}
+    for n, raw in enumerate(path.read_text().splitlines(), 1):
+        line, where = raw.strip(), f"{path}:{n}"
+        if not line or line.startswith("#"):
+            continue
+        if m := DIRECTIVE.match(line):
+            key, value = m.groups()
+            if not value:
+                raise pytest.UsageError(f"{where}: '{key}:' needs a value")
+            if key == "upstream":
+                if reason is None:
+                    raise pytest.UsageError(f"{where}: 'upstream:' before any 'xfail:' or 'skip:' reason")
+                upstream = value
+            else:
+                kind, reason, upstream = key, value, None
+            continue
+        if not TEST_ID.match(line):
+            raise pytest.UsageError(f"{where}: not a test id, nor 'xfail:', 'skip:', 'upstream:' or a comment: "
+                                    f"{line!r}")
+        if reason is None or upstream is None:
+            raise pytest.UsageError(f"{where}: {line} has no reason and upstream link above it "
+                                    "('xfail: ...' or 'skip: ...', then 'upstream: ...')")
+        if line in seen:
+            raise pytest.UsageError(f"{where}: {line} is listed twice (first at {seen[line]})")
+        seen[line] = where
+        entries.append(Entry(line, kind, reason, upstream, where))
+    return entries
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("conv-conformance").addoption(
+        "--xfails", dest="cc_xfails", default=None, metavar="DIR",
+        help=f"folder of known-deviation lists, one <backend>.txt per adapter (default: {DEFAULT_DIR})")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and --deselect drop items: staleness is judged on what was collected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from conftest import SELECTION
+
+    folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
+    sel = config.stash[SELECTION]
+    entries = []
+    for bk in sel.backends:
+        path = folder / f"{bk.label}.txt"
+        if path.is_file():
+            entries += parse(path)
+    if not entries:
+        return
+    by_id = {item.nodeid: item for item in items}
+    files = {item.nodeid.partition("::")[0] for item in items}
+    targets = {_target_id(item) for item in items} - {None}
+    stale = []
+    for e in entries:
+        item = by_id.get(e.test)
+        if item is not None:
+            mark = pytest.mark.xfail(reason=e.text, strict=False) if e.kind == "xfail" else pytest.mark.skip(
+                reason=e.text)
+            item.add_marker(mark)
+        elif e.test.partition("::")[0] in files and _param_target(e.test, targets):
+            stale.append(e)
+    if stale:
+        raise pytest.UsageError("stale entries in the known-deviation lists (they match no collected test):\n"
+                                + "\n".join(f"  {e.where}: {e.test}" for e in stale))
+
+
+def _target_id(item: pytest.Item) -> str | None:
+    params = getattr(item, "callspec", None)
+    params = params.params if params else {}
+    target = params.get("target") or params.get("train_target") or params.get("probe")
+    return target.id if target is not None else None
+
+
+def _param_target(test: str, targets: set[str]) -> bool:
+    """True when the entry's parameters start with a target this run collected
+    (an id without parameters is judged on its file alone)."""
+    if "[" not in test:
+        return True
+    param = test.partition("[")[2].rstrip("]")
+    return any(param == t or param.startswith(t + "-") for t in targets)

@@ -1,0 +1,115 @@
+"""The capability manifest is checked both ways, and the known-deviation lists
+(``spec/xfails``) match exactly, refuse stale or malformed entries, and report
+an xfail that passes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.meta.test_broken_adapters import outcome, run_suite
+
+FLIPPED_EDGE = "tests/test_edge_detection.py::test_edge_detection[FlippedKernel-cpu-float32-edge_6x8-conv2d]"
+NUMPY_EDGE = "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+
+
+def test_undeclared_verb_that_conforms_is_an_unexpected_pass():
+    result = run_suite("tests.meta.broken:UndeclaredVerb")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "unexpected pass: UndeclaredVerb.receptive_field is not in the manifest (verbs)" in result.stdout
+
+
+def test_undeclared_dtype_that_conforms_is_an_unexpected_pass():
+    result = run_suite("tests.meta.broken:UndeclaredDtype")
+    assert result.returncode == 0, result.stdout[-2000:]
+    for dtype in ("float16", "float64"):
+        assert (f"unexpected pass: UndeclaredDtype-cpu-{dtype}: {dtype} on cpu is not in the manifest (dtypes)"
+                in result.stdout)
+    assert "UndeclaredDtype-cpu-bfloat16" not in result.stdout.split("verdict:")[-1]  # NumPy has none: confirmed
+
+
+def test_undeclared_and_unimplemented_verb_is_a_skip_the_verdict_counts():
+    result = run_suite("tests.meta.broken:WithoutLearning", "-k", "learning")
+    counts = outcome(result)
+    assert result.returncode == 0 and counts.get("skipped") == 6 and "failed" not in counts, result.stdout[-2000:]
+    assert "not implemented by the adapter: WithoutLearning.learn_kernel (the manifest agrees)" in result.stdout
+    assert "learning_kernel      passed    0  failed    0  skipped    0  not implemented    6" in result.stdout
+
+
+def test_simulated_gpu_passes_where_the_gpu_is_asked_for():
+    """The device attestation passes a conforming GPU adapter: the catalogue's
+    LeavesOutputOnCPU fails it (tests/meta/test_broken_adapters.py)."""
+    result = run_suite("tests.meta.simgpu:SimulatedGPU", device="gpu")
+    counts = outcome(result)
+    assert result.returncode == 0 and counts.get("passed", 0) > 0 and "failed" not in counts, result.stdout[-3000:]
+    assert "SimulatedGPU-gpu-float32" in result.stdout
+
+
+def _lists(tmp_path, name: str, text: str):
+    (tmp_path / f"{name}.txt").write_text(text)
+    return f"--xfails={tmp_path}"
+
+
+def test_xfail_entry_turns_one_failure_into_a_known_deviation_exactly(tmp_path):
+    xfails = _lists(tmp_path, "FlippedKernel", f"xfail: flipped on purpose\nupstream: https://example.org/1\n"
+                                               f"{FLIPPED_EDGE}\n")
+    result = run_suite("tests.meta.broken:FlippedKernel", xfails, "-k", "edge_6x8 and float32")
+    counts = outcome(result)
+    # Only the listed id is an expected failure; its neighbours (corr2d, matmul) still fail.
+    assert "1 xfailed" in result.stdout, result.stdout[-2000:]
+    assert counts.get("failed", 0) >= 2 and result.returncode == 1
+
+
+def test_a_run_whose_only_failures_are_listed_is_conformant_with_known_deviations(tmp_path):
+    ids = [f"tests/test_edge_detection.py::test_edge_detection[FlippedKernel-cpu-float32-edge_6x8-{op}]"
+           for op in ("corr2d", "conv2d", "corr2d_matmul")]
+    xfails = _lists(tmp_path, "FlippedKernel", "xfail: flipped on purpose\nupstream: https://example.org/1\n"
+                    + "\n".join(ids) + "\n")
+    result = run_suite("tests.meta.broken:FlippedKernel", xfails, "-k", "test_edge_detection and edge_6x8 and float32")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "verdict: FlippedKernel: CONFORMANT with 3 known deviations (spec/xfails)" in result.stdout
+
+
+def test_xfail_that_passes_is_reported(tmp_path):
+    xfails = _lists(tmp_path, "numpy", f"xfail: not really\nupstream: https://example.org/1\n{NUMPY_EDGE}\n")
+    result = run_suite("numpy", xfails)
+    assert result.returncode == 0
+    assert f"xfail entry passes, remove it: {NUMPY_EDGE}" in result.stdout
+    assert "1 xpassed" in result.stdout
+
+
+def test_skip_entry_excludes_with_its_reason(tmp_path):
+    xfails = _lists(tmp_path, "numpy", f"skip: would crash\nupstream: https://example.org/2\n{NUMPY_EDGE}\n")
+    result = run_suite("numpy", xfails)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "would crash [https://example.org/2]" in result.stdout and "1 skipped" in result.stdout
+
+
+@pytest.mark.parametrize("entry", [
+    NUMPY_EDGE.replace("conv2d]", "conv3d]"),  # a typo
+    NUMPY_EDGE.rsplit("-", 1)[0] + "]",  # a prefix of a real id
+    NUMPY_EDGE.partition("[")[0],  # the function without parameters: would match everything
+])
+def test_stale_entry_is_an_error(tmp_path, entry):
+    xfails = _lists(tmp_path, "numpy", f"xfail: x\nupstream: https://example.org/1\n{entry}\n")
+    result = run_suite("numpy", xfails)
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "stale entries in the known-deviation lists" in result.stderr and entry in result.stderr
+
+
+def test_entry_for_a_target_not_in_this_run_is_not_stale(tmp_path):
+    entry = NUMPY_EDGE.replace("float32", "float64")
+    xfails = _lists(tmp_path, "numpy", f"skip: x\nupstream: https://example.org/1\n{entry}\n")
+    result = run_suite("numpy", xfails, "-k", "float32")
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize("text, message", [
+    (f"{NUMPY_EDGE}\n", "has no reason and upstream link above it"),
+    (f"xfail: x\n{NUMPY_EDGE}\n", "has no reason and upstream link above it"),
+    ("upstream: https://example.org\n", "'upstream:' before any 'xfail:' or 'skip:' reason"),
+    (f"xfail: x\nupstream: u\n{NUMPY_EDGE}\n{NUMPY_EDGE}\n", "is listed twice"),
+    ("xfail: x\nupstream: u\ntests/*\n", "not a test id"),
+])
+def test_malformed_list_is_an_error(tmp_path, text, message):
+    result = run_suite("numpy", _lists(tmp_path, "numpy", text))
+    assert result.returncode == 4 and message in result.stderr, result.stderr[-2000:]
