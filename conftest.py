@@ -30,6 +30,11 @@ BACKEND_HELP = (
 )
 DEVICE_HELP = "devices to test: cpu, gpu or all (env CONV_CONFORMANCE_DEVICE; default: all)"
 DEVICE_CHOICES = {"cpu": ("cpu",), "gpu": ("gpu",), "all": ("cpu", "gpu")}
+PRECISION_HELP = (
+    "precision modes: strict (reduced-precision math such as TF32 off, float32 held to float32's error bound), "
+    "fast (the framework's defaults, float32 held to TF32's bound), or all (env CONV_CONFORMANCE_PRECISION; "
+    "default: strict)")
+PRECISION_CHOICES = {"strict": ("strict",), "fast": ("fast",), "all": ("strict", "fast")}
 
 pytest_plugins = ["tests.records", "tests.deviations"]
 
@@ -39,15 +44,28 @@ SELECTION = pytest.StashKey["Selection"]()
 
 @dataclass(frozen=True)
 class Target:
-    """One backend, on one device, in one dtype."""
+    """One backend, on one device, in one dtype, in one precision mode."""
 
     backend: backends.Backend
     device: str
     dtype: str
+    precision: str = "strict"
 
     @property
     def id(self) -> str:
-        return f"{self.backend.label}-{self.device}-{self.dtype}"
+        """``torch-gpu-float32``; the non-default mode is appended: ``torch-gpu-float32-fast``."""
+        mode = "" if self.precision == "strict" else f"-{self.precision}"
+        return f"{self.backend.label}-{self.device}-{self.dtype}{mode}"
+
+    @property
+    def arithmetic(self) -> str:
+        """The format whose unit roundoff bounds this target's errors.
+
+        In fast mode a float32 convolution may run as TF32 (inputs rounded to
+        11 significant bits, products exact and sums kept in float32), so its
+        tolerance is the same gamma bound computed with TF32's u = 2**-11.
+        """
+        return "tfloat32" if self.precision == "fast" and self.dtype == "float32" else self.dtype
 
     def asarray(self, a: np.ndarray):
         """``a`` rounded to the dtype, then handed to the adapter (exactly)."""
@@ -61,6 +79,7 @@ class Selection:
     backends: list[backends.Backend]
     devices: tuple[str, ...]
     gpu_skip: dict[str, str]  # backend name -> why its GPU targets skip
+    precisions: tuple[str, ...] = ("strict",)
 
     def targets(self, *, train: bool = False) -> list:
         params = []
@@ -69,8 +88,8 @@ class Selection:
                 dtypes = bk.dtypes.get(device, ())
                 if train:
                     dtypes = tuple(d for d in dtypes if d in bk.train_dtypes)
-                for dtype in dtypes:
-                    target = Target(bk, device, dtype)
+                for dtype, precision in ((d, p) for d in dtypes for p in self.precisions):
+                    target = Target(bk, device, dtype, precision)
                     marks = ()
                     if device == "gpu" and bk.label in self.gpu_skip:
                         marks = (pytest.mark.skip(reason=self.gpu_skip[bk.label]),)
@@ -99,6 +118,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conv-conformance", "conv-conformance target selection")
     group.addoption("--backend", dest="cc_backend", default=None, help=BACKEND_HELP)
     group.addoption("--device", dest="cc_device", default=None, choices=sorted(DEVICE_CHOICES), help=DEVICE_HELP)
+    group.addoption("--precision", dest="cc_precision", default=None, choices=sorted(PRECISION_CHOICES),
+                    help=PRECISION_HELP)
 
 
 def _select(config: pytest.Config) -> Selection:
@@ -106,6 +127,10 @@ def _select(config: pytest.Config) -> Selection:
     device_opt = config.getoption("cc_device") or os.environ.get("CONV_CONFORMANCE_DEVICE") or "all"
     if device_opt not in DEVICE_CHOICES:
         raise pytest.UsageError(f"--device {device_opt!r}: choose from {', '.join(sorted(DEVICE_CHOICES))}")
+    precision_opt = config.getoption("cc_precision") or os.environ.get("CONV_CONFORMANCE_PRECISION") or "strict"
+    if precision_opt not in PRECISION_CHOICES:
+        raise pytest.UsageError(
+            f"--precision {precision_opt!r}: choose from {', '.join(sorted(PRECISION_CHOICES))}")
     if backend_opt == "all":
         names = backends.builtin_names()
     else:
@@ -125,7 +150,7 @@ def _select(config: pytest.Config) -> Selection:
                 if device_opt == "gpu":
                     raise pytest.UsageError(f"--device gpu was asked for, but {bk.label} has no GPU: {reason}")
                 gpu_skip[bk.label] = f"{bk.label} on gpu: {reason}"
-    return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip)
+    return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip, PRECISION_CHOICES[precision_opt])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -144,7 +169,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
                 devices.append(f"gpu skipped ({sel.gpu_skip[bk.label]})")
             else:
                 devices.append(f"{bk.device_description(device)} [{', '.join(bk.dtypes[device])}]")
-        lines.append(f"conv-conformance: {bk.label} {bk.version()} on {'; '.join(devices) or 'no selected device'}")
+        lines.append(f"conv-conformance: {bk.label} {bk.version()} on {'; '.join(devices) or 'no selected device'}"
+                     f", precision {'+'.join(sel.precisions)}")
     return lines
 
 
@@ -161,11 +187,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(autouse=True)
 def _numerics(request: pytest.FixtureRequest):
-    """Each backend's numerical setup (float64 on, TF32 off, ...), restored after."""
+    """Each backend's numerical setup for the target's precision mode (float64
+    on; TF32 off in strict mode), and a check that every setting it reports is
+    back to what it was after the test: nothing leaks into the next one."""
     for name in ("target", "train_target", "probe"):
         if name in request.fixturenames:
             target = request.getfixturevalue(name)
-            with target.backend.numerics(target.device, target.dtype):
+            if target is None:
+                break
+            bk = target.backend
+            before = bk.precision_settings()
+            with bk.numerics(target.device, target.dtype, target.precision):
                 yield
+            leaked = {k: (v, bk.precision_settings().get(k)) for k, v in before.items()
+                      if bk.precision_settings().get(k) != v}
+            if leaked:
+                pytest.fail(f"{bk.label}.numerics({target.device!r}, {target.dtype!r}, {target.precision!r}) did not "
+                            "restore: " + ", ".join(f"{k} was {a!r}, is now {b!r}" for k, (a, b) in leaked.items()),
+                            pytrace=False)
             return
     yield

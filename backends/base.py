@@ -34,6 +34,9 @@ import numpy as np
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 DEVICES = ("cpu", "gpu")
+#: Precision modes: ``strict`` turns reduced-precision math (TF32, ...) off and
+#: confirms it; ``fast`` keeps the framework's own defaults.
+PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "receptive_field", "learn_kernel")
 
@@ -43,6 +46,16 @@ REGISTRY: dict[str, type[Backend]] = {}
 
 class BackendUnavailable(RuntimeError):
     """The backend was asked for but its framework cannot be imported."""
+
+
+class PrecisionNotApplied(RuntimeError):
+    """A numerical setting read back differs from the value just set."""
+
+
+def confirm(setting: str, wanted: Any, actual: Any) -> None:
+    """Raise :class:`PrecisionNotApplied` unless a setting reads back as set."""
+    if actual != wanted:
+        raise PrecisionNotApplied(f"{setting} reads {actual!r} after it was set to {wanted!r}")
 
 
 @dataclass(frozen=True)
@@ -145,16 +158,28 @@ class Backend:
         return device
 
     @contextlib.contextmanager
-    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+    def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
         """Apply this framework's numerical setup for one test, restore it after.
 
-        The place for float64 switches, TF32 off, determinism flags.
+        The place for float64 switches and, in the ``strict`` precision mode,
+        for turning reduced-precision math (TF32) off and determinism on, each
+        read back to confirm (:func:`confirm`).  ``fast`` keeps the
+        framework's defaults.  Every setting is restored in ``finally``; the
+        suite compares :meth:`precision_settings` before and after each test.
         """
         yield
 
     def precision_settings(self) -> dict[str, Any]:
-        """The numerical settings :meth:`numerics` applies, for the results record."""
+        """The current values of every setting :meth:`numerics` may touch, read
+        from the framework (not remembered): the results record shows them, and
+        the suite checks that none has changed after a test."""
         return {}
+
+    def determinism(self, device: str, precision: str) -> str | None:
+        """``None`` when repeating a computation on ``device`` in this precision
+        mode promises the same bits; otherwise why not (the repeat check then
+        reports a difference instead of failing)."""
+        return None
 
     # -- data across the boundary ------------------------------------------
 

@@ -5,7 +5,9 @@ the built-in op is ``jax.lax.conv_general_dilated``; the layers are linen
 modules (the book's ``Conv2D`` defines ``forward``, which linen never calls,
 so this one defines ``__call__``).  :meth:`numerics` switches
 ``jax_enable_x64`` on for float64 (so the adapter works with x64 off
-globally) and full precision on for float32, and restores both after.
+globally) and, in the strict precision mode, the default matmul and
+convolution precision to ``highest``, reads both back, and restores them
+after.  XLA's deterministic GPU ops are switched on process-wide at load.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
 
 
 class JaxBackend(Backend):
@@ -42,22 +44,44 @@ class JaxBackend(Backend):
     def device_description(self, device: str) -> str:
         return self.lib.devices("gpu")[0].device_kind if device == "gpu" else "cpu"
 
+    #: XLA's switch for deterministic GPU ops: process-wide, read when the
+    #: backend starts, so it is set in :meth:`load` and holds in both modes.
+    DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
+
+    def load(self) -> Any:
+        import os
+
+        flags = os.environ.get("XLA_FLAGS", "")
+        if "xla_gpu_deterministic_ops" not in flags:
+            os.environ["XLA_FLAGS"] = f"{flags} {self.DETERMINISTIC_FLAG}".strip()
+        return super().load()
+
     @contextlib.contextmanager
-    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+    def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
         config = self.lib.config
         saved = {flag: getattr(config, flag) for flag in ("jax_enable_x64", "jax_default_matmul_precision")}
         try:
-            if dtype == "float64":
+            if dtype == "float64":  # a dtype switch, needed in both modes
                 config.update("jax_enable_x64", True)
-            elif dtype == "float32":
+                confirm("jax.config.jax_enable_x64", True, config.jax_enable_x64)
+            if precision == "strict":
                 # On GPUs the default precision lets float32 convolutions and
                 # matmuls run as TF32 or bfloat16 passes; precision=None in
                 # the ops below defers to this flag.
                 config.update("jax_default_matmul_precision", "highest")
+                confirm("jax.config.jax_default_matmul_precision", "highest", config.jax_default_matmul_precision)
             yield
         finally:
             for flag, value in saved.items():
                 config.update(flag, value)
+
+    def precision_settings(self) -> dict[str, Any]:
+        import os
+
+        config = self.lib.config
+        return {"jax_enable_x64": config.jax_enable_x64,
+                "jax_default_matmul_precision": config.jax_default_matmul_precision,
+                "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
 
     def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
         jnp = self.lib.numpy

@@ -12,11 +12,14 @@ surface only when its result is read, in :meth:`to_numpy`.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory
+from backends.base import VERBS, Backend, Trajectory, confirm
 
 
 class MxnetBackend(Backend):
@@ -35,9 +38,28 @@ class MxnetBackend(Backend):
         # later and MXNet has no switch for it; NVIDIA's process-wide one must
         # be in the environment before cuDNN is loaded (an explicit value wins).
         os.environ.setdefault("NVIDIA_TF32_OVERRIDE", "0")
+        # Likewise process-wide: no cuDNN autotuning, deterministic kernels only.
+        os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
+        os.environ.setdefault("MXNET_ENFORCE_DETERMINISM", "1")
         mx = super().load()
         mx.npx.set_np()
         return mx
+
+    #: The process-wide switches :meth:`load` sets, as strict mode needs them.
+    STRICT_ENV = {"NVIDIA_TF32_OVERRIDE": "0", "MXNET_CUDNN_AUTOTUNE_DEFAULT": "0", "MXNET_ENFORCE_DETERMINISM": "1"}
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
+        # MXNet has no runtime switch: strict mode can only confirm what load()
+        # set.  The fast mode therefore runs with TF32 off as well (said in the
+        # record's precision settings and in docs/gpu.md).
+        if precision == "strict":
+            for name, value in self.STRICT_ENV.items():
+                confirm(f"os.environ[{name!r}]", value, os.environ.get(name))
+        yield
+
+    def precision_settings(self) -> dict[str, Any]:
+        return {name: os.environ.get(name) for name in self.STRICT_ENV}
 
     def gpu_unavailable_reason(self) -> str | None:
         mx = self.lib

@@ -5,7 +5,8 @@ built-in op is ``tf.nn.conv2d``, which wants NHWC images and
 ``(kh, kw, in, out)`` kernels, so the adapter adds those axes and drops them
 again.  Eager TensorFlow runs an op on the GPU whenever there is one, wherever
 its inputs live, so every verb runs under ``tf.device`` of its input.
-:meth:`numerics` turns TF32 off for the test and restores it after.
+In the strict precision mode :meth:`numerics` turns TF32 off and op
+determinism on, reads both back, and restores them after the test.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
 
 _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -43,16 +44,41 @@ class TensorflowBackend(Backend):
         return self.lib.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
 
     @contextlib.contextmanager
-    def numerics(self, device: str, dtype: str) -> Iterator[None]:
+    def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
+        if precision != "strict":
+            yield  # fast: TensorFlow's defaults, TF32 included
+            return
         # TF runs float32 matmuls and convolutions as TF32 on Ampere and later
-        # GPUs unless told not to.
-        config = self.lib.config.experimental
-        saved = config.tensor_float_32_execution_enabled()
-        config.enable_tensor_float_32_execution(False)
+        # GPUs unless told not to.  Op determinism has a public switch on only;
+        # the off switch lives next to it in tensorflow.python.framework.config.
+        from tensorflow.python.framework import config as tf_config
+
+        experimental = self.lib.config.experimental
+        saved_tf32 = experimental.tensor_float_32_execution_enabled()
+        saved_determinism = tf_config.is_op_determinism_enabled()
         try:
+            experimental.enable_tensor_float_32_execution(False)
+            confirm("tf.config.experimental.tensor_float_32_execution_enabled()", False,
+                    experimental.tensor_float_32_execution_enabled())
+            experimental.enable_op_determinism()
+            confirm("is_op_determinism_enabled()", True, tf_config.is_op_determinism_enabled())
             yield
         finally:
-            config.enable_tensor_float_32_execution(saved)
+            experimental.enable_tensor_float_32_execution(saved_tf32)
+            if not saved_determinism:
+                tf_config.disable_op_determinism()
+
+    def precision_settings(self) -> dict[str, Any]:
+        from tensorflow.python.framework import config as tf_config
+
+        return {"tf.config.experimental.tensor_float_32_execution_enabled()":
+                self.lib.config.experimental.tensor_float_32_execution_enabled(),
+                "is_op_determinism_enabled()": tf_config.is_op_determinism_enabled()}
+
+    def determinism(self, device: str, precision: str) -> str | None:
+        if precision == "strict":
+            return None
+        return "fast mode keeps TensorFlow's defaults (op determinism off), which do not promise repeatability"
 
     def asarray(self, a: np.ndarray, *, dtype: str, device: str) -> Any:
         tf = self.lib

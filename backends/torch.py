@@ -3,19 +3,22 @@
 ``corr2d`` is the book's loop, the built-in op is
 ``torch.nn.functional.conv2d`` on a ``(1, 1, H, W)`` view, gradients come from
 ``torch.autograd``, and ``learn_kernel`` trains ``nn.Conv2d`` with the book's
-update.  :meth:`numerics` turns TF32 off (float32 on a GPU stays float32) and
-makes cuDNN deterministic without autotuning, and restores all of it after.
+update.  In the strict precision mode :meth:`numerics` turns TF32 and
+reduced-precision reductions off (float32 on a GPU stays float32) and makes
+cuDNN and torch deterministic without autotuning, reads each setting back, and
+restores all of it after; the fast mode leaves torch's defaults alone.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
 
 
 class TorchBackend(Backend):
@@ -38,19 +41,76 @@ class TorchBackend(Backend):
     def device_description(self, device: str) -> str:
         return self.lib.cuda.get_device_name(0) if device == "gpu" else "cpu"
 
+    #: Strict mode: (object under ``torch``, attribute, value).  TF32 off for
+    #: cuDNN convolutions (on by default) and cuBLAS matmuls, no reduced-
+    #: precision reductions in half-precision matmuls, and a deterministic,
+    #: non-autotuned cuDNN.
+    STRICT = (("backends.cudnn", "allow_tf32", False), ("backends.cuda.matmul", "allow_tf32", False),
+              ("backends.cuda.matmul", "allow_fp16_reduced_precision_reduction", False),
+              ("backends.cuda.matmul", "allow_bf16_reduced_precision_reduction", False),
+              ("backends.cudnn", "benchmark", False), ("backends.cudnn", "deterministic", True))
+
+    FP32_PRECISION = ("backends.cudnn.conv", "backends.cuda.matmul")
+
+    def load(self) -> Any:
+        import os
+
+        # cuBLAS is deterministic only with a fixed workspace, which must be
+        # configured before the first cuBLAS call (an explicit value wins).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        return super().load()
+
+    def _at(self, path: str) -> Any:
+        return functools.reduce(getattr, path.split("."), self.lib)
+
+    def _fp32_api(self) -> list[str]:
+        """The objects of the newer ``fp32_precision`` API (torch >= 2.9) that this torch has."""
+        out = []
+        for path in self.FP32_PRECISION:
+            try:
+                _ = self._at(path).fp32_precision
+            except AttributeError:
+                continue
+            out.append(path)
+        return out
+
     @contextlib.contextmanager
-    def numerics(self, device: str, dtype: str) -> Iterator[None]:
-        cudnn, matmul = self.lib.backends.cudnn, self.lib.backends.cuda.matmul
-        wanted = [(cudnn, "allow_tf32", False), (matmul, "allow_tf32", False),
-                  (cudnn, "benchmark", False), (cudnn, "deterministic", True)]
-        saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in wanted]
+    def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
+        if precision != "strict":
+            yield  # fast: torch's defaults, untouched
+            return
+        torch = self.lib
+        saved = [(path, attr, getattr(self._at(path), attr)) for path, attr, _ in self.STRICT]
+        # The newer fp32_precision API mirrors allow_tf32 but does not return to
+        # "none" when allow_tf32 is restored: saved and restored on its own.
+        saved += [(path, "fp32_precision", self._at(path).fp32_precision) for path in self._fp32_api()]
+        saved_deterministic = torch.are_deterministic_algorithms_enabled()
         try:
-            for obj, attr, value in wanted:
-                setattr(obj, attr, value)
+            for path, attr, value in self.STRICT:
+                setattr(self._at(path), attr, value)
+                confirm(f"torch.{path}.{attr}", value, getattr(self._at(path), attr))
+            torch.use_deterministic_algorithms(True)
+            confirm("torch.are_deterministic_algorithms_enabled()", True, torch.are_deterministic_algorithms_enabled())
             yield
         finally:
-            for obj, attr, value in saved:
-                setattr(obj, attr, value)
+            for path, attr, value in saved:
+                setattr(self._at(path), attr, value)
+            torch.use_deterministic_algorithms(saved_deterministic)
+
+    def precision_settings(self) -> dict[str, Any]:
+        torch = self.lib
+        out = {f"torch.{path}.{attr}": getattr(self._at(path), attr) for path, attr, _ in self.STRICT}
+        out["torch.are_deterministic_algorithms_enabled()"] = torch.are_deterministic_algorithms_enabled()
+        out["torch.get_float32_matmul_precision()"] = torch.get_float32_matmul_precision()
+        for path in self._fp32_api():
+            out[f"torch.{path}.fp32_precision"] = self._at(path).fp32_precision
+        return out
+
+    def determinism(self, device: str, precision: str) -> str | None:
+        if precision == "strict":
+            return None
+        return ("fast mode keeps torch's defaults (cudnn.deterministic False, no deterministic algorithms), "
+                "which do not promise bitwise repeatability")
 
     # -- data across the boundary ----------------------------------------------
 

@@ -8,9 +8,13 @@ and ``agreement.png`` into the folder.  It exits non-zero when a pair disagrees
 beyond tolerance, a test failed, an expected record is missing, or a record is
 unreadable: a CI job cannot turn green on a partial matrix.
 
-Pair tolerance: each output is within the spec's tolerance ``t`` of the exact
-oracle, so two conforming outputs differ by at most ``2t``; a pair's
-"tolerance units" are ``max |a - b| / 2t`` (0 when both are identical).
+Pair tolerance: each output is within its own tolerance of the exact oracle
+(``t_a`` and ``t_b``: the spec's, for the target's dtype and precision mode),
+so two conforming outputs differ by at most ``t_a + t_b``; a pair's
+"tolerance units" are ``max |a - b| / (t_a + t_b)`` (0 when both are
+identical).  Targets are ``backend/device``, with ``/fast`` appended for the
+fast precision mode; the CPU and GPU targets of one backend are compared like
+any other pair.
 """
 
 from __future__ import annotations
@@ -111,28 +115,37 @@ def load(folder: Path, expect: list[str]) -> Report:
     return report
 
 
-def _pair_tolerance(case_id: str, what: str, dtype: str) -> np.ndarray | float:
+def arithmetic(dtype: str, precision: str) -> str:
+    """The format whose rounding a target's tolerance allows for (conftest.Target.arithmetic)."""
+    return "tfloat32" if precision == "fast" and dtype == "float32" else dtype
+
+
+def _tolerance(case_id: str, what: str, dtype: str, precision: str) -> np.ndarray | float:
+    """One target's tolerance against the exact result."""
     case = spec.find(case_id)
+    arith = arithmetic(dtype, precision)
     if case.kind == "kernel_learning":
         X, Y = case.input("X"), case.input("Y")
         ref = learning.replay(X, Y, case.array("initial"), lr=case.data["lr"], steps=case.data["steps"])
-        b = learning.bounds(X, Y, ref, lr=case.data["lr"], dtype=dtype, c=case.data["tolerance"]["c"])
-        return 2 * (b.losses if what == "losses" else b.kernel)
-    return 2 * spec.expectation(case, dtype).tolerance
+        b = learning.bounds(X, Y, ref, lr=case.data["lr"], dtype=arith, c=case.data["tolerance"]["c"])
+        return b.losses if what == "losses" else b.kernel
+    return spec.expectation(case, dtype, arith).tolerance
 
 
 def compare(report: Report) -> None:
-    groups: dict[tuple[str, str, str], dict[str, np.ndarray]] = defaultdict(dict)
+    groups: dict[tuple[str, str, str], dict[str, tuple[np.ndarray, str]]] = defaultdict(dict)
     for rec in report.records:
         for key, value in rec.outputs.items():
-            case, what, device, dtype = key.split("|")
-            groups[case, what, dtype][f"{rec.backend}/{device}"] = value
+            case, what, device, dtype, *rest = key.split("|")
+            precision = rest[0] if rest else "strict"
+            name = f"{rec.backend}/{device}" + ("" if precision == "strict" else f"/{precision}")
+            groups[case, what, dtype][name] = value, precision
     for (case, what, dtype), by_target in sorted(groups.items()):
-        tol = _pair_tolerance(case, what, dtype)
         names = sorted(by_target)
         for i, a in enumerate(names):
             for b in names[i + 1:]:
-                A, B = by_target[a], by_target[b]
+                (A, pa), (B, pb) = by_target[a], by_target[b]
+                tol = _tolerance(case, what, dtype, pa) + _tolerance(case, what, dtype, pb)
                 if A.shape != B.shape:
                     report.comparisons.append(Comparison(case, what, dtype, a, b, float("inf"), float("inf")))
                     continue

@@ -40,16 +40,36 @@ def worst_matrix(report: Report, dtype: str) -> tuple[list[str], np.ndarray, np.
     return names, units, diffs
 
 
+def _key(rec, r: dict) -> tuple[str, str, str, str]:
+    return (r["backend"] or rec.backend, r["device"] or "-", r["dtype"] or "-", r.get("precision") or "strict")
+
+
 def _status_rows(report: Report) -> list[list[str]]:
     counts: dict[tuple, Counter] = defaultdict(Counter)
     for rec in report.records:
         for r in rec.meta["results"]:
-            counts[r["backend"] or rec.backend, r["device"] or "-", r["dtype"] or "-"][r["outcome"]] += 1
+            if not r.get("probe"):
+                counts[_key(rec, r)][r["outcome"]] += 1
     rows = []
-    for (bk, dev, dt), n in sorted(counts.items()):
+    for (bk, dev, dt, mode), n in sorted(counts.items()):
         verdict = "FAIL" if n["failed"] else ("skipped" if not n["passed"] else "pass")
-        rows.append([bk, dev, dt, str(n["passed"]), str(n["failed"]), str(n["skipped"]), verdict])
+        rows.append([bk, dev, dt, mode, str(n["passed"]), str(n["failed"]), str(n["skipped"] + n["xfailed"]),
+                     verdict])
     return rows
+
+
+def _error_rows(report: Report) -> list[list[str]]:
+    """How far each target is from the exact (float64-checked) oracle, over every checked output."""
+    worst: dict[tuple, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for rec in report.records:
+        for r in rec.meta["results"]:
+            if r.get("probe") or r["outcome"] != "passed" or r["max_abs_error"] is None:
+                continue
+            w = worst[_key(rec, r)]
+            w[0] = max(w[0], r["max_abs_error"])
+            w[1] = max(w[1], r["max_tolerance_units"] or 0.0)
+    return [[bk, dev, dt, mode, f"{err:.3g}", f"{units:.3g}"]
+            for (bk, dev, dt, mode), (err, units) in sorted(worst.items())]
 
 
 def _skip_rows(report: Report) -> list[list[str]]:
@@ -70,8 +90,12 @@ def _fmt_units(u: float) -> str:
 def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table, shared by Markdown and HTML."""
     out = [("Records", ["backend", "version", "devices", "python", "platform"], _record_rows(report)),
-           ("Conformance: backend × device × dtype",
-            ["backend", "device", "dtype", "passed", "failed", "skipped", "verdict"], _status_rows(report))]
+           ("Conformance: backend × device × dtype × precision mode",
+            ["backend", "device", "dtype", "precision", "passed", "failed", "skipped", "verdict"],
+            _status_rows(report)),
+           ("Distance from the exact oracle: worst over the passed checks, as max |error| and in units of the "
+            "check's own tolerance (1 = at the bound)",
+            ["backend", "device", "dtype", "precision", "max |error|", "tolerance units"], _error_rows(report))]
     for dtype in _dtypes(report):
         names, units, diffs = worst_matrix(report, dtype)
         rows = [[a] + [f"{_fmt_units(units[i, j])} ({diffs[i, j]:.2g})" if i != j else "·"

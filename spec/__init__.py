@@ -189,7 +189,7 @@ class Expectation:
 
 
 @functools.cache
-def _expectation(case_id: str, dtype: str) -> Expectation:
+def _expectation(case_id: str, dtype: str, arithmetic: str) -> Expectation:
     case = find(case_id)
     X, K = case.input("X"), case.input("K")
     b = case.bias
@@ -201,13 +201,13 @@ def _expectation(case_id: str, dtype: str) -> Expectation:
         expected = oracle.corr2d(Xr, Kr, br or 0.0)
     magnitude = oracle.abs_corr2d(Xr, Kr, br or 0.0)
     rule = case.data["tolerance"]["rule"]
-    if rule == "exact" and not numerics.rounding_free(magnitude, Xr, Kr, br or 0.0, dtype):
+    if rule == "exact" and not numerics.rounding_free(magnitude, Xr, Kr, br or 0.0, arithmetic):
         rule = "error_bound"
     if rule == "exact":
         tolerance = np.zeros_like(expected)
     else:
         n = K.size + 1 + (b is not None)
-        tolerance = case.data["tolerance"].get("c", 1) * numerics.gamma(n, dtype) * magnitude
+        tolerance = case.data["tolerance"].get("c", 1) * numerics.gamma(n, arithmetic) * magnitude
     return Expectation(
         numerics.container(X, dtype), numerics.container(K, dtype),
         None if b is None else numerics.container(np.array([b]), dtype),
@@ -215,8 +215,14 @@ def _expectation(case_id: str, dtype: str) -> Expectation:
     )
 
 
-def expectation(case: Case, dtype: str) -> Expectation:
-    return _expectation(case.id, dtype)
+def expectation(case: Case, dtype: str, arithmetic: str | None = None) -> Expectation:
+    """Inputs, expected output and tolerance of a correlation case in ``dtype``.
+
+    ``arithmetic`` is the format whose rounding the tolerance allows for:
+    ``dtype`` itself (the default), or ``"tfloat32"`` for float32 computed in
+    TF32 (the fast precision mode).
+    """
+    return _expectation(case.id, dtype, arithmetic or dtype)
 
 
 __all__ = [

@@ -20,8 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Significand bits (including the implicit one) per dtype.
-PRECISION_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53}
+#: Significand bits (including the implicit one) per dtype.  ``tfloat32`` is
+#: not a storage dtype but the arithmetic of NVIDIA's TensorFloat-32 mode:
+#: float32 operands rounded to 11 significant bits, their products (22 bits)
+#: exact in float32, and the sums accumulated in float32.  Its error on a
+#: window of n-1 products plus one rounding is at most
+#: ``(1+2**-11)**2 * (1+gamma_n(float32)) - 1 <= gamma_n(tfloat32)`` for n >= 2,
+#: so the float32 rule with TF32's unit roundoff bounds it.
+PRECISION_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53, "tfloat32": 11}
 
 #: NumPy container for arrays of each dtype (NumPy has no bfloat16: its values
 #: travel exactly in float32).

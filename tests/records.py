@@ -84,7 +84,7 @@ def _entry(item: pytest.Item) -> dict:
         "function": item.originalname, "case": getattr(case, "id", None) or notes.get("case"),
         "op": params.get("op"),
         "backend": target.backend.label if target else None, "device": target.device if target else None,
-        "dtype": target.dtype if target else None,
+        "dtype": target.dtype if target else None, "precision": target.precision if target else None,
         "probe": "probe" in params,
         "max_abs_error": notes.get("max_abs_error"), "max_tolerance_units": notes.get("max_tolerance_units"),
         "unexpected": notes.get("unexpected") or (
@@ -144,7 +144,8 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
                 key=lambda t: len(t.id), default=None)
     return {"test": report.nodeid, "module": Path(path).stem, "function": function, "case": None, "op": None,
             "backend": match.backend.label if match else None, "device": match.device if match else None,
-            "dtype": match.dtype if match else None, "probe": function == "test_undeclared_dtype",
+            "dtype": match.dtype if match else None, "precision": match.precision if match else None,
+            "probe": function == "test_undeclared_dtype",
             "max_abs_error": None, "max_tolerance_units": None, "unexpected": None, "_outputs": {}}
 
 
@@ -155,7 +156,7 @@ def _target_of(config: pytest.Config, entry: dict):
     if entry["backend"] is None or entry["probe"]:
         return None
     bk = next(b for b in config.stash[SELECTION].backends if b.label == entry["backend"])
-    return Target(bk, entry["device"], entry["dtype"])
+    return Target(bk, entry["device"], entry["dtype"], entry["precision"])
 
 
 def _results_dir(config: pytest.Config) -> Path | None:
@@ -200,7 +201,8 @@ def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
             continue  # a known deviation's outputs stay out of the cross-framework comparison
         for key, value in e["_outputs"].items():
             what = e["op"] or key.removeprefix("output:")
-            arrays[f"{e['case']}|{what}|{e['device']}|{e['dtype']}"] = np.asarray(value, dtype=np.float64)
+            key = f"{e['case']}|{what}|{e['device']}|{e['dtype']}|{e['precision']}"
+            arrays[key] = np.asarray(value, dtype=np.float64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     _atomic_write(out / f"{bk.label}.npz", buf.getvalue())

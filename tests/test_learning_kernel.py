@@ -53,7 +53,7 @@ def explain(W0, losses, ref: learning.Replay) -> str:
 
 def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
     __tracebackhide__ = True
-    bounds = learning.bounds(X, Y, ref, lr=LR, dtype=target.dtype, c=C)
+    bounds = learning.bounds(X, Y, ref, lr=LR, dtype=target.arithmetic, c=C)
     loss_err = np.abs(losses - ref.losses)
     kernel_err = float(np.linalg.norm(W - ref.kernels[-1]))
     support.note(max_abs_error=float(max(loss_err.max(), kernel_err)),
@@ -94,7 +94,7 @@ def test_contraction_bound(train_target):
     W0, losses, W = train(train_target, None)
     rho = CASE.data["contraction"]
     ref = learning.replay(X, Y, W0, lr=LR, steps=STEPS)
-    slack = learning.bounds(X, Y, ref, lr=LR, dtype=train_target.dtype, c=C).kernel
+    slack = learning.bounds(X, Y, ref, lr=LR, dtype=train_target.arithmetic, c=C).kernel
     start, end = float(np.linalg.norm(W0 - TARGET)), float(np.linalg.norm(W - TARGET))
     bound = rho**STEPS * start + slack
     assert end <= bound, (
