@@ -87,6 +87,7 @@ def _entry(item: pytest.Item) -> dict:
         "dtype": target.dtype if target else None, "precision": target.precision if target else None,
         "probe": "probe" in params,
         "max_abs_error": notes.get("max_abs_error"), "max_tolerance_units": notes.get("max_tolerance_units"),
+        "determinism": notes.get("determinism"),
         "unexpected": notes.get("unexpected") or (
             f"{target.backend.label}.{notes['undeclared_verb']} is not in the manifest (verbs), "
             "but conforms: declare it" if "undeclared_verb" in notes else None),
@@ -146,7 +147,8 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
             "backend": match.backend.label if match else None, "device": match.device if match else None,
             "dtype": match.dtype if match else None, "precision": match.precision if match else None,
             "probe": function == "test_undeclared_dtype",
-            "max_abs_error": None, "max_tolerance_units": None, "unexpected": None, "_outputs": {}}
+            "max_abs_error": None, "max_tolerance_units": None, "determinism": None, "unexpected": None,
+            "_outputs": {}}
 
 
 def _target_of(config: pytest.Config, entry: dict):
@@ -261,7 +263,7 @@ def expected_checks(target) -> int:
     n += len(spec.cases("conv_layer", kind="parameters")) + len(spec.cases("receptive_field"))
     if target.dtype in target.backend.train_dtypes:
         n += 3 * len(spec.cases("learning_kernel"))  # replay, fixed start, contraction bound
-    return n
+    return n + 2  # tests/test_precision_and_determinism.py: restore after an error, repeat check
 
 
 def _unfiltered(config: pytest.Config) -> bool:
@@ -309,6 +311,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                                     red=True)
 
 
+def _tid(e: dict) -> str:
+    mode = "" if e.get("precision") in (None, "strict") else f"-{e['precision']}"
+    return f"{e['backend']}-{e['device']}-{e['dtype']}{mode}"
+
+
 def _verdict(terminalreporter, config: pytest.Config) -> None:
     """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
     from collections import Counter, defaultdict
@@ -333,6 +340,8 @@ def _verdict(terminalreporter, config: pytest.Config) -> None:
             failed[label].append(e)
         if e["outcome"] == "passed" and e.get("unexpected"):
             remarks[label][f"unexpected pass: {e['unexpected']}"] = None
+        if e["outcome"] == "passed" and (e.get("determinism") or "").startswith("not repeatable"):
+            remarks[label][f"{_tid(e)}: {e['determinism']}"] = None
         if e["outcome"] == "xpassed":
             remarks[label][f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
     for label, sections in sorted(by_backend.items()):
@@ -344,7 +353,7 @@ def _verdict(terminalreporter, config: pytest.Config) -> None:
         for section, n in sorted(sections.items()):
             extra = "".join(f"  {k} {n[k]:4}" for k in ("known deviation", "xpassed") if n[k])
             terminalreporter.write_line(
-                f"  {section:20} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
+                f"  {section:26} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
                 f"not implemented {n['not implemented']:4}{extra}")
         for line in remarks[label]:
             terminalreporter.write_line(f"  {line}", yellow=True)

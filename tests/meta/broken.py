@@ -6,11 +6,14 @@ asserts that it fails, with the words that name the mistake.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from backends.base import VERBS, Trajectory
 from backends.numpy import NumpyBackend
-from tests.meta.simgpu import SimulatedGPU
+from tests.meta import simgpu
+from tests.meta.simgpu import SimulatedGPU, SimulatedTF32
 
 CORRELATION_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
 
@@ -275,3 +278,53 @@ class WithoutLearning(NumpyBackend):
 
     def learn_kernel(self, X, Y, **kwargs):
         raise NotImplementedError
+
+
+class TF32LeftOn(SimulatedTF32):
+    """Strict mode that never turns TF32 off (the confirmation is missing too)."""
+
+    def _switch(self, value):
+        pass
+
+    @contextlib.contextmanager
+    def numerics(self, device, dtype, precision="strict"):
+        yield
+
+
+class SwitchDoesNotTake(SimulatedTF32):
+    """Sets TF32 off through a switch that does not take; the read-back catches it."""
+
+    def _switch(self, value):
+        pass
+
+
+class LeaksSettings(SimulatedTF32):
+    """Turns TF32 off for strict mode and never turns it back on."""
+
+    @contextlib.contextmanager
+    def numerics(self, device, dtype, precision="strict"):
+        if precision == "strict":
+            simgpu.SETTINGS["allow_tf32"] = False
+        yield
+
+
+class Nondeterministic(SimulatedGPU):
+    """Its GPU sums in a different order on every call (atomics): the last bit
+    of the built-in op's float results changes from run to run, within tolerance."""
+
+    calls = 0
+
+    def conv2d(self, X, K):
+        Y = super().conv2d(X, K)
+        if isinstance(Y, simgpu.OnGPU) and not np.array_equal(np.asarray(X), np.round(np.asarray(X))):
+            type(self).calls += 1
+            Y = Y.copy()
+            Y.flat[0] = np.nextafter(Y.flat[0], np.inf if self.calls % 2 else -np.inf)
+        return Y
+
+
+class NondeterministicAndSaysSo(Nondeterministic):
+    """Not broken: the same, but it does not promise determinism on its GPU."""
+
+    def determinism(self, device, precision):
+        return "the simulated GPU sums with atomics" if device == "gpu" else None

@@ -9,11 +9,12 @@ so the suite must pass it under ``--device gpu``; the broken variants in
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
 
-from backends.base import Trajectory
+from backends.base import Trajectory, confirm
 from backends.numpy import NumpyBackend
 
 
@@ -73,3 +74,51 @@ class SimulatedGPU(NumpyBackend):
         t = super().learn_kernel(np.asarray(X), np.asarray(Y), kernel_size=kernel_size, lr=lr, steps=steps,
                                  initial=None if initial is None else np.asarray(initial), seed=seed)
         return place(t, self._on(X, Y))
+
+
+#: The simulated framework's global switch, TF32 on by default as in cuDNN.
+SETTINGS = {"allow_tf32": True}
+
+
+def round_tf32(a: np.ndarray) -> np.ndarray:
+    """float32 values rounded to TF32 (11 significant bits, nearest even)."""
+    mantissa, exponent = np.frexp(np.asarray(a, dtype=np.float64))
+    return np.ldexp(np.rint(mantissa * 2.0**11) / 2.0**11, exponent).astype(np.float32)
+
+
+class SimulatedTF32(SimulatedGPU):
+    """Conforming in both precision modes: its GPU computes float32
+    correlations in TF32 (inputs rounded to 11 bits, float32 sums) while the
+    switch is on, like cuDNN; strict mode turns it off, reads it back and
+    restores it."""
+
+    @contextlib.contextmanager
+    def numerics(self, device: str, dtype: str, precision: str = "strict"):
+        saved = SETTINGS["allow_tf32"]
+        try:
+            if precision == "strict":
+                self._switch(False)
+                confirm("simulated allow_tf32", False, SETTINGS["allow_tf32"])
+            yield
+        finally:
+            SETTINGS["allow_tf32"] = saved
+
+    def _switch(self, value: bool) -> None:
+        SETTINGS["allow_tf32"] = value
+
+    def precision_settings(self) -> dict:
+        return dict(SETTINGS)
+
+    def _tf32(self, X, K):
+        if isinstance(X, OnGPU) and X.dtype == np.float32 and SETTINGS["allow_tf32"]:
+            return round_tf32(X), round_tf32(K)
+        return np.asarray(X), np.asarray(K)
+
+    def corr2d(self, X, K):
+        return place(NumpyBackend.corr2d(self, *self._tf32(X, K)), self._on(X, K))
+
+    def conv2d(self, X, K):
+        return place(NumpyBackend.conv2d(self, *self._tf32(X, K)), self._on(X, K))
+
+    def corr2d_matmul(self, X, K):
+        return place(NumpyBackend.corr2d_matmul(self, *self._tf32(X, K)), self._on(X, K))

@@ -4,6 +4,8 @@ an xfail that passes."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.meta.test_broken_adapters import outcome, run_suite
@@ -32,7 +34,7 @@ def test_undeclared_and_unimplemented_verb_is_a_skip_the_verdict_counts():
     counts = outcome(result)
     assert result.returncode == 0 and counts.get("skipped") == 6 and "failed" not in counts, result.stdout[-2000:]
     assert "not implemented by the adapter: WithoutLearning.learn_kernel (the manifest agrees)" in result.stdout
-    assert "learning_kernel      passed    0  failed    0  skipped    0  not implemented    6" in result.stdout
+    assert re.search(r"learning_kernel +passed +0  failed +0  skipped +0  not implemented +6", result.stdout)
 
 
 def test_simulated_gpu_passes_where_the_gpu_is_asked_for():
