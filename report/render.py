@@ -133,7 +133,8 @@ def markdown(report: Report) -> str:
     lines = ["# conv-conformance agreement report", "", f"**{verdict(report)}**", ""]
     lines += [f"- ERROR: {p}" for p in report.problems]
     for title, header, rows in tables(report):
-        lines += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["", f"## {title}", "", "| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
+                  "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
