@@ -358,6 +358,8 @@ def _verdict(terminalreporter, config: pytest.Config) -> None:
         for line in remarks[label]:
             terminalreporter.write_line(f"  {line}", yellow=True)
         for e in failed[label][:50]:
-            terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected.get(label, label)}")
+            mode = " --precision=fast" if e.get("precision") == "fast" else ""
+            terminalreporter.write_line(
+                f"  reproduce: pytest '{e['test']}' --backend={selected.get(label, label)}{mode}")
         if len(failed[label]) > 50:
             terminalreporter.write_line(f"  ... and {len(failed[label]) - 50} more failures")
