@@ -109,6 +109,15 @@ class MeanLoss(NumpyBackend):
         return Trajectory(t.initial, t.losses / Y.size, t.kernel)
 
 
+class HalfMeanLoss(NumpyBackend):
+    """Gradient descent on half the mean of the squared errors (DJL's L2Loss)."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr / (2 * Y.size), steps=steps,
+                                 initial=initial, seed=seed)
+        return Trajectory(t.initial, t.losses / (2 * Y.size), t.kernel)
+
+
 class WrongLearningRate(NumpyBackend):
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr / 3, steps=steps,

@@ -26,6 +26,7 @@ CATALOGUE = {
     "RoundsThroughFloat16": "values agree only to float16 precision",
     "ModifiesInput": "modified its input X in place",
     "MeanLoss": "the loop uses the mean of the squared errors",
+    "HalfMeanLoss": "the loop uses half the mean (DJL's L2Loss)",
     "WrongLearningRate": "trajectory leaves its error bound",
     "WrongGradient": "dZ/dX",
     "WrongDevice": "the result lives on gpu, but cpu was asked for",
