@@ -79,3 +79,10 @@ def test_crashed_tests_count_against_the_tripwire_when_xdist_gives_up(tmp_path):
     assert result.returncode == 1
     assert "ran fewer checks than the spec asks" in result.stdout
     assert outcome(result).get("failed", 0) >= 1
+
+
+def test_a_backend_that_raises_on_use_fails_alone(tmp_path):
+    result = run_suite("numpy,tests.meta.broken:RaisesOnUse", f"--results-dir={tmp_path}")
+    assert result.returncode == 1
+    assert "verdict: numpy: CONFORMANT" in result.stdout and "verdict: RaisesOnUse: NOT CONFORMANT" in result.stdout
+    assert all(r["outcome"] == "passed" for r in json.loads((tmp_path / "numpy.json").read_text())["results"])
