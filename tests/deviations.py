@@ -82,41 +82,67 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"folder of known-deviation lists, one <backend>.txt per adapter (default: {DEFAULT_DIR})")
 
 
+ENTRIES = pytest.StashKey[list]()
+
+
+def entries(config: pytest.Config) -> list[Entry]:
+    """The entries for the selected backends, parsed once per process."""
+    if ENTRIES not in config.stash:
+        from conftest import SELECTION
+
+        folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
+        found = []
+        for bk in config.stash[SELECTION].backends:
+            path = folder / f"{bk.label}.txt"
+            if path.is_file():
+                found += parse(path)
+        config.stash[ENTRIES] = found
+    return config.stash[ENTRIES]
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist starts its workers: a malformed list stops the run here
+def pytest_sessionstart(session: pytest.Session) -> None:
+    entries(session.config)
+
+
 @pytest.hookimpl(tryfirst=True)  # before -k and --deselect drop items: staleness is judged on what was collected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from conftest import SELECTION
-
-    folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
-    sel = config.stash[SELECTION]
-    entries = []
-    for bk in sel.backends:
-        path = folder / f"{bk.label}.txt"
-        if path.is_file():
-            entries += parse(path)
-    if not entries:
-        return
     by_id = {item.nodeid: item for item in items}
-    files = {item.nodeid.partition("::")[0] for item in items}
-    targets = {_target_id(item) for item in items} - {None}
-    stale = []
-    for e in entries:
+    for e in entries(config):
         item = by_id.get(e.test)
         if item is not None:
             mark = pytest.mark.xfail(reason=e.text, strict=False) if e.kind == "xfail" else pytest.mark.skip(
                 reason=e.text)
             item.add_marker(mark)
-        elif e.test.partition("::")[0] in files and _param_target(e.test, targets):
-            stale.append(e)
+    if not hasattr(config, "workerinput"):  # under xdist the controller judges, from the ids the workers report
+        check_stale(config, list(by_id))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    check_stale(node.config, ids)
+
+
+def check_stale(config: pytest.Config, ids: list[str]) -> None:
+    """Stop the run on an entry whose file and target were collected but which matches no collected id."""
+    listed = entries(config)
+    if not listed:
+        return
+    from conftest import SELECTION
+
+    known = sorted((t.id for t in config.stash[SELECTION].all_targets()), key=len, reverse=True)
+    collected, files, targets = set(ids), set(), set()
+    for nodeid in ids:
+        files.add(nodeid.partition("::")[0])
+        param = nodeid.partition("[")[2].rstrip("]")
+        target = next((t for t in known if param == t or param.startswith(t + "-")), None)
+        if target:
+            targets.add(target)
+    stale = [e for e in listed if e.test not in collected
+             and e.test.partition("::")[0] in files and _param_target(e.test, targets)]
     if stale:
-        raise pytest.UsageError("stale entries in the known-deviation lists (they match no collected test):\n"
-                                + "\n".join(f"  {e.where}: {e.test}" for e in stale))
-
-
-def _target_id(item: pytest.Item) -> str | None:
-    params = getattr(item, "callspec", None)
-    params = params.params if params else {}
-    target = params.get("target") or params.get("train_target") or params.get("probe")
-    return target.id if target is not None else None
+        pytest.exit("stale entries in the known-deviation lists (they match no collected test):\n"
+                    + "\n".join(f"  {e.where}: {e.test}" for e in stale), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def _param_target(test: str, targets: set[str]) -> bool:

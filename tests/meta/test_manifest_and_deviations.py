@@ -95,7 +95,18 @@ def test_stale_entry_is_an_error(tmp_path, entry):
     xfails = _lists(tmp_path, "numpy", f"xfail: x\nupstream: https://example.org/1\n{entry}\n")
     result = run_suite("numpy", xfails)
     assert result.returncode == 4, result.stdout[-2000:]
-    assert "stale entries in the known-deviation lists" in result.stderr and entry in result.stderr
+    said = result.stdout + result.stderr
+    assert "stale entries in the known-deviation lists" in said and entry in said
+
+
+def test_stale_entry_is_an_error_under_xdist_too(tmp_path):
+    """Workers collect, the controller judges: still a usage error, not an internal one."""
+    entry = NUMPY_EDGE.replace("conv2d]", "conv3d]")
+    xfails = _lists(tmp_path, "numpy", f"xfail: x\nupstream: https://example.org/1\n{entry}\n")
+    result = run_suite("numpy", xfails, "-p", "xdist", "-n", "2")
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "stale entries in the known-deviation lists" in result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
 
 
 def test_entry_for_a_target_not_in_this_run_is_not_stale(tmp_path):
@@ -115,3 +126,10 @@ def test_entry_for_a_target_not_in_this_run_is_not_stale(tmp_path):
 def test_malformed_list_is_an_error(tmp_path, text, message):
     result = run_suite("numpy", _lists(tmp_path, "numpy", text))
     assert result.returncode == 4 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_malformed_list_is_an_error_under_xdist_too(tmp_path):
+    result = run_suite("numpy", _lists(tmp_path, "numpy", f"{NUMPY_EDGE}\n"), "-p", "xdist", "-n", "2")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "has no reason and upstream link above it" in result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
