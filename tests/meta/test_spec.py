@@ -111,3 +111,24 @@ def test_duplicate_case_id_is_refused(spec_copy):
     _edit(spec_copy / "exercises.json", lambda d: d["cases"][0].update(id="fig_7_2_1"))
     with pytest.raises(spec.SpecError, match=r"exercises.json::fig_7_2_1: duplicate case id"):
         _load(spec_copy)
+
+
+def test_a_broken_spec_stops_the_suite_at_collection(tmp_path):
+    """End to end: a copy of the suite whose spec repeats a case id runs no test at all."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for name in ("conftest.py", "pyproject.toml"):
+        shutil.copy(root / name, tmp_path / name)
+    for name in ("backends", "spec", "tests"):
+        shutil.copytree(root / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    _edit(tmp_path / "spec" / "cases" / "exercises.json", lambda d: d["cases"][0].update(id="fig_7_2_1"))
+    result = subprocess.run([sys.executable, "-m", "pytest", "tests", "--ignore=tests/meta", "--backend=numpy",
+                             "-p", "no:cacheprovider", "-q"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    said = result.stdout + result.stderr
+    assert result.returncode in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR), said[-2000:]
+    assert "exercises.json::fig_7_2_1: duplicate case id" in said
+    assert " passed" not in said
