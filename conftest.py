@@ -100,6 +100,16 @@ class Selection:
         """Every target this session can run, probes included."""
         return [p.values[0] for p in self.targets() + self.probes()]
 
+    def target_of(self, nodeid: str) -> Target | None:
+        """The target a test id names, from its parameters alone (for ids whose
+        item is not at hand), whether or not this session selected it.  Longest
+        match first: ``torch-cpu-float32`` is a prefix of ``torch-cpu-float32-fast``."""
+        param = nodeid.partition("[")[2].rstrip("]")
+        every = (Target(bk, device, dtype, precision) for bk in self.backends for device in backends.base.DEVICES
+                 for dtype in backends.base.DTYPES for precision in backends.base.PRECISIONS)
+        candidates = [t for t in every if param == t.id or param.startswith(t.id + "-")]
+        return max(candidates, key=lambda t: len(t.id), default=None)
+
     def probes(self) -> list:
         """One target per dtype the manifest leaves out, on each device it can use here."""
         params = []

@@ -130,25 +130,17 @@ def check_stale(config: pytest.Config, ids: list[str]) -> None:
         return
     from conftest import SELECTION
 
-    known = sorted((t.id for t in config.stash[SELECTION].all_targets()), key=len, reverse=True)
+    sel = config.stash[SELECTION]
     collected, files, targets = set(ids), set(), set()
     for nodeid in ids:
         files.add(nodeid.partition("::")[0])
-        param = nodeid.partition("[")[2].rstrip("]")
-        target = next((t for t in known if param == t or param.startswith(t + "-")), None)
-        if target:
-            targets.add(target)
-    stale = [e for e in listed if e.test not in collected
-             and e.test.partition("::")[0] in files and _param_target(e.test, targets)]
+        if (target := sel.target_of(nodeid)) is not None:
+            targets.add(target.id)
+    def could_have_run(test: str) -> bool:  # its file and its target were collected (no parameters: the file)
+        target = sel.target_of(test)
+        return test.partition("::")[0] in files and ("[" not in test or (target is not None and target.id in targets))
+
+    stale = [e for e in listed if e.test not in collected and could_have_run(e.test)]
     if stale:
         pytest.exit("stale entries in the known-deviation lists (they match no collected test):\n"
                     + "\n".join(f"  {e.where}: {e.test}" for e in stale), returncode=pytest.ExitCode.USAGE_ERROR)
-
-
-def _param_target(test: str, targets: set[str]) -> bool:
-    """True when the entry's parameters start with a target this run collected
-    (an id without parameters is judged on its file alone)."""
-    if "[" not in test:
-        return True
-    param = test.partition("[")[2].rstrip("]")
-    return any(param == t or param.startswith(t + "-") for t in targets)

@@ -138,11 +138,8 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
     from conftest import SELECTION
 
     path, _, rest = report.nodeid.partition("::")
-    function, _, param = rest.partition("[")
-    param = param.rstrip("]")
-    sel = config.stash[SELECTION]
-    match = max((t for t in sel.all_targets() if param == t.id or param.startswith(t.id + "-")),
-                key=lambda t: len(t.id), default=None)
+    function = rest.partition("[")[0]
+    match = config.stash[SELECTION].target_of(report.nodeid)
     return {"test": report.nodeid, "module": Path(path).stem, "function": function, "case": None, "op": None,
             "backend": match.backend.label if match else None, "device": match.device if match else None,
             "dtype": match.dtype if match else None, "precision": match.precision if match else None,
