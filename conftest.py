@@ -96,10 +96,6 @@ class Selection:
                     params.append(pytest.param(target, id=target.id, marks=marks))
         return params
 
-    def all_targets(self) -> list[Target]:
-        """Every target this session can run, probes included."""
-        return [p.values[0] for p in self.targets() + self.probes()]
-
     def target_of(self, nodeid: str) -> Target | None:
         """The target a test id names, from its parameters alone (for ids whose
         item is not at hand), whether or not this session selected it.  Longest
