@@ -3,7 +3,8 @@
 ``corr2d`` is the book's loop, the built-in op is
 ``torch.nn.functional.conv2d`` on a ``(1, 1, H, W)`` view, gradients come from
 ``torch.autograd``, and ``learn_kernel`` trains ``nn.Conv2d`` with the book's
-update.  In the strict precision mode :meth:`numerics` turns TF32 and
+update.  In the strict precision mode :meth:`numerics` turns TF32 (through
+the ``fp32_precision`` API where torch has it, else ``allow_tf32``) and
 reduced-precision reductions off (float32 on a GPU stays float32) and makes
 cuDNN and torch deterministic without autotuning, reads each setting back, and
 restores all of it after; the fast mode leaves torch's defaults alone.
@@ -41,16 +42,19 @@ class TorchBackend(Backend):
     def device_description(self, device: str) -> str:
         return self.lib.cuda.get_device_name(0) if device == "gpu" else "cpu"
 
-    #: Strict mode: (object under ``torch``, attribute, value).  TF32 off for
-    #: cuDNN convolutions (on by default) and cuBLAS matmuls, no reduced-
+    #: Strict mode: (object under ``torch``, attribute, value).  No reduced-
     #: precision reductions in half-precision matmuls, and a deterministic,
-    #: non-autotuned cuDNN.
-    STRICT = (("backends.cudnn", "allow_tf32", False), ("backends.cuda.matmul", "allow_tf32", False),
-              ("backends.cuda.matmul", "allow_fp16_reduced_precision_reduction", False),
+    #: non-autotuned cuDNN; TF32 off comes from :meth:`_tf32_off`.
+    STRICT = (("backends.cuda.matmul", "allow_fp16_reduced_precision_reduction", False),
               ("backends.cuda.matmul", "allow_bf16_reduced_precision_reduction", False),
               ("backends.cudnn", "benchmark", False), ("backends.cudnn", "deterministic", True))
-
-    FP32_PRECISION = ("backends.cudnn.conv", "backends.cuda.matmul")
+    #: TF32 off, the legacy way (cuDNN convolutions allow it by default).
+    LEGACY_TF32 = (("backends.cudnn", "allow_tf32", False), ("backends.cuda.matmul", "allow_tf32", False))
+    #: TF32 off, the torch >= 2.9 way.  torch refuses to read the legacy flags
+    #: once the two APIs disagree ("a mix of the legacy and new APIs"), so an
+    #: adapter uses one API only: this one wherever it exists, for every node.
+    FP32_PRECISION = ("backends", "backends.cuda.matmul", "backends.cudnn", "backends.cudnn.conv",
+                      "backends.cudnn.rnn")
 
     def load(self) -> Any:
         import os
@@ -63,16 +67,14 @@ class TorchBackend(Backend):
     def _at(self, path: str) -> Any:
         return functools.reduce(getattr, path.split("."), self.lib)
 
-    def _fp32_api(self) -> list[str]:
-        """The objects of the newer ``fp32_precision`` API (torch >= 2.9) that this torch has."""
-        out = []
-        for path in self.FP32_PRECISION:
-            try:
-                _ = self._at(path).fp32_precision
-            except AttributeError:
-                continue
-            out.append(path)
-        return out
+    def _tf32_off(self) -> tuple[tuple[str, str, Any], ...]:
+        """The settings that turn TF32 off in this torch: the new API if it has it."""
+        if hasattr(self.lib.backends, "fp32_precision"):
+            return tuple((path, "fp32_precision", "ieee") for path in self.FP32_PRECISION)
+        return self.LEGACY_TF32
+
+    def _strict(self) -> tuple[tuple[str, str, Any], ...]:
+        return self._tf32_off() + self.STRICT
 
     @contextlib.contextmanager
     def numerics(self, device: str, dtype: str, precision: str = "strict") -> Iterator[None]:
@@ -80,30 +82,25 @@ class TorchBackend(Backend):
             yield  # fast: torch's defaults, untouched
             return
         torch = self.lib
-        saved = [(path, attr, getattr(self._at(path), attr)) for path, attr, _ in self.STRICT]
-        # The newer fp32_precision API mirrors allow_tf32 but does not return to
-        # "none" when allow_tf32 is restored: saved and restored on its own.
-        saved += [(path, "fp32_precision", self._at(path).fp32_precision) for path in self._fp32_api()]
+        strict = self._strict()
+        saved = [(path, attr, getattr(self._at(path), attr)) for path, attr, _ in strict]
         saved_deterministic = torch.are_deterministic_algorithms_enabled()
         try:
-            for path, attr, value in self.STRICT:
+            for path, attr, value in strict:
                 setattr(self._at(path), attr, value)
                 confirm(f"torch.{path}.{attr}", value, getattr(self._at(path), attr))
             torch.use_deterministic_algorithms(True)
             confirm("torch.are_deterministic_algorithms_enabled()", True, torch.are_deterministic_algorithms_enabled())
             yield
         finally:
-            for path, attr, value in saved:
+            for path, attr, value in reversed(saved):
                 setattr(self._at(path), attr, value)
             torch.use_deterministic_algorithms(saved_deterministic)
 
     def precision_settings(self) -> dict[str, Any]:
         torch = self.lib
-        out = {f"torch.{path}.{attr}": getattr(self._at(path), attr) for path, attr, _ in self.STRICT}
+        out = {f"torch.{path}.{attr}": getattr(self._at(path), attr) for path, attr, _ in self._strict()}
         out["torch.are_deterministic_algorithms_enabled()"] = torch.are_deterministic_algorithms_enabled()
-        out["torch.get_float32_matmul_precision()"] = torch.get_float32_matmul_precision()
-        for path in self._fp32_api():
-            out[f"torch.{path}.fp32_precision"] = self._at(path).fp32_precision
         return out
 
     def determinism(self, device: str, precision: str) -> str | None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from backends.base import PRECISIONS
 from tests import support
 
 RECORD_FORMAT = "conv-conformance-record/1"
@@ -213,11 +214,27 @@ def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
         "devices": {d: _describe(bk, d) for d in devices if d in bk.dtypes},
         "declared_dtypes": {d: list(v) for d, v in bk.dtypes.items()},
         "precision": bk.precision_settings(),
+        "precision_modes": _mode_settings(bk, devices),
         "seeds": _seeds(),
         "outputs": f"{bk.label}.npz",
         "results": [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries],
     }
     _atomic_write(out / f"{bk.label}.json", json.dumps(record, indent=1).encode())
+
+
+def _mode_settings(bk, devices) -> dict:
+    """What each precision mode sets, read back inside ``numerics`` for float32 on each device used."""
+    out = {}
+    for device in (d for d in devices if d in bk.dtypes and "float32" in bk.dtypes[d]):
+        if device == "gpu" and bk.gpu_unavailable_reason() is not None:
+            continue
+        for mode in PRECISIONS:
+            try:
+                with bk.numerics(device, "float32", mode):
+                    out[f"{device}/{mode}"] = bk.precision_settings()
+            except Exception as exc:  # the tests already failed on it; the record says why
+                out[f"{device}/{mode}"] = f"{type(exc).__name__}: {exc}"
+    return out
 
 
 def _describe(bk, device: str) -> str:
