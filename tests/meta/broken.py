@@ -165,6 +165,15 @@ class ReturnsNaN(_Broken):
         return Y
 
 
+class ReturnsInf(_Broken):
+    """Overflows: the first value comes back as -inf."""
+
+    def output(self, Y, X, K):
+        Y = Y.copy()
+        Y.flat[0] = -np.inf
+        return Y
+
+
 class ReturnsList(_Broken):
     """Hands back a nested Python list, not an array of the framework."""
 

@@ -32,6 +32,7 @@ CATALOGUE = {
     "WrongDevice": "the result lives on gpu, but cpu was asked for",
     "RaisesOnUse": "RuntimeError: simulated crash inside the framework's conv op",
     "ReturnsNaN": "value(s) are NaN or inf",
+    "ReturnsInf": "value(s) are NaN or inf, first at (0, 0)",
     "ReturnsList": "the adapter returned list, which it cannot read back as an array",
     "WrongDtype": "the result is float32, but the inputs were float64",
     "SloppyOnRandomValues": "values agree only to float16 precision",
