@@ -1,16 +1,21 @@
 """pytest plugin of the conformance suite: options, targets, report header.
 
-A *target* is one backend on one device in one dtype; every conformance test
-takes the ``target`` (or, for training, ``train_target``) fixture and so runs
-once per selected combination, with an id such as ``torch-cpu-float32``.
+A *target* is one backend on one device in one dtype in one precision mode;
+every conformance test takes the ``target`` (or, for training,
+``train_target``) fixture and so runs once per selected combination, with an
+id such as ``torch-cpu-float32`` (``torch-gpu-float32-fast`` in the fast mode).
+The ``probe`` fixture runs the dtypes an adapter's manifest leaves out.
 
 Selection: ``--backend`` (names, a comma list, ``all``, or an import path
-``package.module:Class``) and ``--device`` (``cpu``, ``gpu``, ``all``), or the
-environment variables ``CONV_CONFORMANCE_BACKEND`` / ``CONV_CONFORMANCE_DEVICE``.
-A backend that was asked for and cannot be imported stops the run with the
-import error.  GPU targets on a machine without a usable GPU are skipped with
-the adapter's reason under ``--device all``, and stop the run under
-``--device gpu`` (a GPU job must not pass on a CPU machine).
+``package.module:Class``), ``--device`` (``cpu``, ``gpu``, ``all``) and
+``--precision`` (``strict``, ``fast``, ``all``), or the environment variables
+``CONV_CONFORMANCE_BACKEND`` / ``_DEVICE`` / ``_PRECISION``.  A backend that was
+asked for and cannot be imported stops the run with the import error.  GPU
+targets on a machine without a usable GPU are skipped with the adapter's
+reason under ``--device all``, and stop the run under ``--device gpu`` (a GPU
+job must not pass on a CPU machine).  Around every test the adapter's
+``numerics`` applies the target's precision mode, and a test after which any
+reported setting changed fails.
 """
 
 from __future__ import annotations

@@ -1,16 +1,23 @@
-"""pytest plugin: one machine-readable results record per backend and run.
+"""pytest plugin: results records, the tripwire, and the verdict.
 
 With ``--results-dir DIR`` (env ``CONV_CONFORMANCE_RESULTS``) each run writes,
-per backend, ``DIR/<backend>.json`` (versions, platform, devices, precision
-settings, seeds, and per test: outcome, skip reason, max |error|, max error in
-tolerance units) and ``DIR/<backend>.npz`` (the outputs of the seeded
-random-valued cases and the fixed-start learning trajectories, plain float64
-arrays readable with ``allow_pickle=False``).
+per backend, ``DIR/<backend>.json`` (versions, platform, devices, the precision
+settings each mode reads back, seeds, and per test: outcome, reason, max
+|error|, max error in tolerance units, determinism) and ``DIR/<backend>.npz``
+(the outputs of the seeded random-valued cases and the fixed-start learning
+trajectories, plain float64 arrays readable with ``allow_pickle=False``).
 
-Both are written to a temporary name in ``DIR`` and renamed into place, the
-``.npz`` first and the ``.json`` last, so a crashed or killed run leaves no
-record (or the previous one) and never a half-written file; the agreement
-report treats the ``.json`` as the commit marker.
+A run first removes its backends' old records.  Both files are written to a
+temporary name in ``DIR`` and renamed into place, the ``.npz`` first and the
+``.json`` last, so a crashed or killed run leaves no record and never a
+half-written file; the agreement report treats the ``.json`` as the commit
+marker.
+
+Entries travel as plain data in each report's ``user_properties`` and are
+collected where the session is recorded: in this process, or under
+pytest-xdist in the controller, which also rebuilds an entry for a test whose
+worker crashed.  At the end the tripwire compares, per target, the checks that
+ran with the number the spec asks for, and the verdict is printed per backend.
 """
 
 from __future__ import annotations
