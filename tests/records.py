@@ -28,6 +28,8 @@ import os
 import platform
 import sys
 import tempfile
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -296,8 +298,6 @@ def _unfiltered(config: pytest.Config) -> bool:
 
 def tally(config: pytest.Config) -> list[tuple[str, int, int, int, bool]]:
     """Per target: (id, expected, ran, skipped, short) -- short only for a whole-suite run."""
-    from collections import Counter
-
     ran, skipped, targets = Counter(), Counter(), {}
     for e in config.stash[RESULTS]:
         if e["_target"] is None:
@@ -337,50 +337,64 @@ def _tid(e: dict) -> str:
     return f"{e['backend']}-{e['device']}-{e['dtype']}{mode}"
 
 
-def _verdict(terminalreporter, config: pytest.Config) -> None:
-    """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
-    from collections import Counter, defaultdict
+@dataclass
+class BackendVerdict:
+    """What the verdict says of one backend."""
 
-    from conftest import SELECTION
+    sections: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    failed: list[dict] = field(default_factory=list)
+    remarks: dict[str, None] = field(default_factory=dict)  # ordered, without repeats
 
-    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
-    by_backend: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
-    failed: dict[str, list[dict]] = defaultdict(list)
-    remarks: dict[str, dict[str, None]] = defaultdict(dict)  # ordered, without repeats
-    for e in config.stash[RESULTS]:
-        label = e["backend"]
-        if label is None:
-            continue
+    def add(self, e: dict) -> None:
         kind = e["outcome"]
         if e["reason"].startswith(support.NOT_IMPLEMENTED):
             kind = "not implemented"
         elif e["outcome"] != "xpassed" and e["reason"].startswith(KNOWN_DEVIATION):
             kind = "known deviation"
-        by_backend[label][e["module"].removeprefix("test_")][kind] += 1
+        self.sections[e["module"].removeprefix("test_")][kind] += 1
         if e["outcome"] == "failed":
-            failed[label].append(e)
+            self.failed.append(e)
         if e["outcome"] == "passed" and e.get("unexpected"):
-            remarks[label][f"unexpected pass: {e['unexpected']}"] = None
+            self.remarks[f"unexpected pass: {e['unexpected']}"] = None
         if e["outcome"] == "passed" and (e.get("determinism") or "").startswith("not repeatable"):
-            remarks[label][f"{_tid(e)}: {e['determinism']}"] = None
+            self.remarks[f"{_tid(e)}: {e['determinism']}"] = None
         if e["outcome"] == "xpassed":
-            remarks[label][f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
-    for label, sections in sorted(by_backend.items()):
-        verdict = "NOT CONFORMANT" if failed[label] else "CONFORMANT"
-        known = sum(n["known deviation"] for n in sections.values())
-        if known and not failed[label]:
-            verdict += f" with {known} known deviation{'s' if known > 1 else ''} (spec/xfails)"
-        terminalreporter.section(f"verdict: {label}: {verdict}", sep="-")
-        for section, n in sorted(sections.items()):
+            self.remarks[f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
+
+    @property
+    def headline(self) -> str:
+        if self.failed:
+            return "NOT CONFORMANT"
+        known = sum(n["known deviation"] for n in self.sections.values())
+        return "CONFORMANT" + (f" with {known} known deviation{'s' if known > 1 else ''} (spec/xfails)"
+                               if known else "")
+
+
+def verdicts(entries: list[dict]) -> dict[str, BackendVerdict]:
+    out: dict[str, BackendVerdict] = defaultdict(BackendVerdict)
+    for e in entries:
+        if e["backend"] is not None:
+            out[e["backend"]].add(e)
+    return dict(sorted(out.items()))
+
+
+def _verdict(terminalreporter, config: pytest.Config) -> None:
+    """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
+    from conftest import SELECTION
+
+    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
+    for label, v in verdicts(config.stash[RESULTS]).items():
+        terminalreporter.section(f"verdict: {label}: {v.headline}", sep="-")
+        for section, n in sorted(v.sections.items()):
             extra = "".join(f"  {k} {n[k]:4}" for k in ("known deviation", "xpassed") if n[k])
             terminalreporter.write_line(
                 f"  {section:26} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
                 f"not implemented {n['not implemented']:4}{extra}")
-        for line in remarks[label]:
+        for line in v.remarks:
             terminalreporter.write_line(f"  {line}", yellow=True)
-        for e in failed[label][:50]:
+        for e in v.failed[:50]:
             mode = " --precision=fast" if e.get("precision") == "fast" else ""
             terminalreporter.write_line(
                 f"  reproduce: pytest '{e['test']}' --backend={selected.get(label, label)}{mode}")
-        if len(failed[label]) > 50:
-            terminalreporter.write_line(f"  ... and {len(failed[label]) - 50} more failures")
+        if len(v.failed) > 50:
+            terminalreporter.write_line(f"  ... and {len(v.failed) - 50} more failures")
