@@ -83,6 +83,21 @@ def _record_rows(report: Report) -> list[list[str]]:
              r.meta["python"], r.meta["platform"]] for r in report.records]
 
 
+def _repeat_rows(report: Report) -> tuple[int, list[list[str]]]:
+    """The repeat check per target: how many gave the same bits, and the rest with what they said."""
+    same, other = 0, []
+    for rec in report.records:
+        for r in rec.meta["results"]:
+            if r["function"] != "test_repeat_gives_same_bits" or r["outcome"] != "passed":
+                continue
+            status = r.get("determinism") or ""
+            if status == "repeatable":
+                same += 1
+            else:
+                other.append(list(_key(rec, r)) + [status])
+    return same, sorted(other)
+
+
 def _fmt_units(u: float) -> str:
     return "—" if np.isnan(u) else ("inf" if np.isinf(u) else f"{u:.3g}")
 
@@ -111,6 +126,11 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append(("Failed checks", ["backend", "test", "reason"],
                     [[f["backend"], f["test"], f["reason"].splitlines()[0][:300] if f["reason"] else ""]
                      for f in report.failures[:200]]))
+    same, other = _repeat_rows(report)
+    if same or other:
+        out.append((f"Repeatability: {same} target(s) gave the same bits twice, as promised. The targets "
+                    "without that promise, and what the repeat check saw", ["backend", "device", "dtype", "precision",
+                                                                    "repeat check"], other))
     skips = _skip_rows(report)
     if skips:
         out.append(("Skips, by reason", ["backend", "count", "reason"], skips))

@@ -44,12 +44,18 @@ def test_a_leaked_setting_is_an_error_naming_it():
     assert "did not restore: allow_tf32 was True, is now False" in result.stdout
 
 
-def test_nondeterminism_that_is_not_promised_is_reported_not_failed():
-    result = run_suite("tests.meta.broken:NondeterministicAndSaysSo", device="gpu")
+def test_nondeterminism_that_is_not_promised_is_reported_not_failed(tmp_path):
+    result = run_suite("tests.meta.broken:NondeterministicAndSaysSo", f"--results-dir={tmp_path}", device="all")
     assert result.returncode == 0, result.stdout[-2000:]
     assert ("NondeterministicAndSaysSo-gpu-float32: not repeatable (conv2d forward: 1 of 35 values differ"
             in result.stdout)
     assert "not promised: the simulated GPU sums with atomics" in result.stdout
+    merged = subprocess.run([sys.executable, "-m", "report", str(tmp_path), "--expect", "NondeterministicAndSaysSo"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    md = (tmp_path / "agreement.md").read_text()
+    assert "## Repeatability: 3 target(s) gave the same bits twice, as promised." in md  # the CPU ones
+    assert "| NondeterministicAndSaysSo | gpu | float32 | strict | not repeatable (conv2d forward" in md
 
 
 def test_gpu_matrix_without_a_gpu_is_an_error_not_a_green_run():
