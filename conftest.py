@@ -20,6 +20,8 @@ reported setting changed fails.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -28,6 +30,7 @@ import pytest
 
 import backends
 from spec import numerics
+from tests import support
 
 BACKEND_HELP = (
     "backends to test: a name, a comma list, 'all' (every shipped adapter), or an import path "
@@ -70,7 +73,7 @@ class Target:
         11 significant bits, products exact and sums kept in float32), so its
         tolerance is the same gamma bound computed with TF32's u = 2**-11.
         """
-        return "tfloat32" if self.precision == "fast" and self.dtype == "float32" else self.dtype
+        return numerics.arithmetic(self.dtype, self.precision)
 
     def asarray(self, a: np.ndarray):
         """``a`` rounded to the dtype, then handed to the adapter (exactly)."""
@@ -93,7 +96,7 @@ class Selection:
                 dtypes = bk.dtypes.get(device, ())
                 if train:
                     dtypes = tuple(d for d in dtypes if d in bk.train_dtypes)
-                for dtype, precision in ((d, p) for d in dtypes for p in self.precisions):
+                for dtype, precision in itertools.product(dtypes, self.precisions):
                     target = Target(bk, device, dtype, precision)
                     marks = ()
                     if device == "gpu" and bk.label in self.gpu_skip:
@@ -106,10 +109,13 @@ class Selection:
         item is not at hand), whether or not this session selected it.  Longest
         match first: ``torch-cpu-float32`` is a prefix of ``torch-cpu-float32-fast``."""
         param = nodeid.partition("[")[2].rstrip("]")
-        every = (Target(bk, device, dtype, precision) for bk in self.backends for device in backends.base.DEVICES
-                 for dtype in backends.base.DTYPES for precision in backends.base.PRECISIONS)
-        candidates = [t for t in every if param == t.id or param.startswith(t.id + "-")]
+        candidates = [t for t in self._every_target if param == t.id or param.startswith(t.id + "-")]
         return max(candidates, key=lambda t: len(t.id), default=None)
+
+    @functools.cached_property
+    def _every_target(self) -> list[Target]:
+        return [Target(bk, *combination) for bk in self.backends for combination in itertools.product(
+            backends.base.DEVICES, backends.base.DTYPES, backends.base.PRECISIONS)]
 
     def probes(self) -> list:
         """One target per dtype the manifest leaves out, on each device it can use here."""
@@ -210,8 +216,7 @@ def _numerics(request: pytest.FixtureRequest):
             before = bk.precision_settings()
             with bk.numerics(target.device, target.dtype, target.precision):
                 yield
-            leaked = {k: (v, bk.precision_settings().get(k)) for k, v in before.items()
-                      if bk.precision_settings().get(k) != v}
+            leaked = support.settings_changed(before, bk.precision_settings())
             if leaked:
                 pytest.fail(f"{bk.label}.numerics({target.device!r}, {target.dtype!r}, {target.precision!r}) did not "
                             "restore: " + ", ".join(f"{k} was {a!r}, is now {b!r}" for k, (a, b) in leaked.items()),

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import spec
-from spec import learning
+from spec import learning, numerics
 
 RECORD_FORMAT = "conv-conformance-record/1"
 
@@ -115,15 +115,10 @@ def load(folder: Path, expect: list[str]) -> Report:
     return report
 
 
-def arithmetic(dtype: str, precision: str) -> str:
-    """The format whose rounding a target's tolerance allows for (conftest.Target.arithmetic)."""
-    return "tfloat32" if precision == "fast" and dtype == "float32" else dtype
-
-
 def _tolerance(case_id: str, what: str, dtype: str, precision: str) -> np.ndarray | float:
     """One target's tolerance against the exact result."""
     case = spec.find(case_id)
-    arith = arithmetic(dtype, precision)
+    arith = numerics.arithmetic(dtype, precision)
     if case.kind == "kernel_learning":
         X, Y = case.input("X"), case.input("Y")
         ref = learning.replay(X, Y, case.array("initial"), lr=case.data["lr"], steps=case.data["steps"])

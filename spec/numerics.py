@@ -34,6 +34,12 @@ PRECISION_BITS = {"float16": 11, "bfloat16": 8, "float32": 24, "float64": 53, "t
 CONTAINER = {"float16": np.float16, "bfloat16": np.float32, "float32": np.float32, "float64": np.float64}
 
 
+def arithmetic(dtype: str, precision: str) -> str:
+    """The format whose rounding bounds a result's error: ``dtype``, except
+    float32 in the fast precision mode, which may run as TF32."""
+    return "tfloat32" if precision == "fast" and dtype == "float32" else dtype
+
+
 def unit_roundoff(dtype: str) -> float:
     """``u = 2**-p``: half the distance from 1 to the next number."""
     return 2.0 ** -PRECISION_BITS[dtype]

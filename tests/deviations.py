@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import KNOWN_DEVIATION
+
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "spec" / "xfails"
 DIRECTIVE = re.compile(r"^(xfail|skip|upstream):\s*(.*)$")
 TEST_ID = re.compile(r"^tests/[\w/]+\.py::\w+(\[.+\])?$")
@@ -42,7 +44,7 @@ class Entry:
 
     @property
     def text(self) -> str:
-        return f"known deviation ({self.where}): {self.reason} [{self.upstream}]"
+        return f"{KNOWN_DEVIATION} ({self.where}): {self.reason} [{self.upstream}]"
 
 
 def parse(path: Path) -> list[Entry]:

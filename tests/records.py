@@ -44,8 +44,6 @@ NOTES = pytest.StashKey[dict]()
 #: Name of the ``user_properties`` item that carries a test's entry from the
 #: process that ran it (an xdist worker, or this one) to the one that records it.
 ENTRY = "conv_conformance_entry"
-#: How the reason of an xfail or skip from ``spec/xfails`` starts (``tests/deviations.py``).
-KNOWN_DEVIATION = "known deviation"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,9 +90,7 @@ def _entry(item: pytest.Item) -> dict:
     return {
         "test": item.nodeid, "module": item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
         "function": item.originalname, "case": getattr(case, "id", None) or notes.get("case"),
-        "op": params.get("op"),
-        "backend": target.backend.label if target else None, "device": target.device if target else None,
-        "dtype": target.dtype if target else None, "precision": target.precision if target else None,
+        "op": params.get("op"), **_target_fields(target),
         "probe": "probe" in params,
         "max_abs_error": notes.get("max_abs_error"), "max_tolerance_units": notes.get("max_tolerance_units"),
         "determinism": notes.get("determinism"),
@@ -103,6 +99,13 @@ def _entry(item: pytest.Item) -> dict:
             "but conforms: declare it" if "undeclared_verb" in notes else None),
         "_outputs": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in notes.items() if k.startswith("output")},
     }
+
+
+def _target_fields(target) -> dict:
+    names = ("backend", "device", "dtype", "precision")
+    if target is None:
+        return dict.fromkeys(names)
+    return dict(zip(names, (target.backend.label, target.device, target.dtype, target.precision), strict=True))
 
 
 class Recorder:
@@ -151,9 +154,7 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
     function = rest.partition("[")[0]
     match = config.stash[SELECTION].target_of(report.nodeid)
     return {"test": report.nodeid, "module": Path(path).stem, "function": function, "case": None, "op": None,
-            "backend": match.backend.label if match else None, "device": match.device if match else None,
-            "dtype": match.dtype if match else None, "precision": match.precision if match else None,
-            "probe": function == "test_undeclared_dtype",
+            **_target_fields(match), "probe": function == "test_undeclared_dtype",
             "max_abs_error": None, "max_tolerance_units": None, "determinism": None, "unexpected": None,
             "_outputs": {}}
 
@@ -332,11 +333,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                                     red=True)
 
 
-def _tid(e: dict) -> str:
-    mode = "" if e.get("precision") in (None, "strict") else f"-{e['precision']}"
-    return f"{e['backend']}-{e['device']}-{e['dtype']}{mode}"
-
-
 @dataclass
 class BackendVerdict:
     """What the verdict says of one backend."""
@@ -349,7 +345,7 @@ class BackendVerdict:
         kind = e["outcome"]
         if e["reason"].startswith(support.NOT_IMPLEMENTED):
             kind = "not implemented"
-        elif e["outcome"] != "xpassed" and e["reason"].startswith(KNOWN_DEVIATION):
+        elif e["outcome"] != "xpassed" and e["reason"].startswith(support.KNOWN_DEVIATION):
             kind = "known deviation"
         self.sections[e["module"].removeprefix("test_")][kind] += 1
         if e["outcome"] == "failed":
@@ -357,7 +353,7 @@ class BackendVerdict:
         if e["outcome"] == "passed" and e.get("unexpected"):
             self.remarks[f"unexpected pass: {e['unexpected']}"] = None
         if e["outcome"] == "passed" and (e.get("determinism") or "").startswith("not repeatable"):
-            self.remarks[f"{_tid(e)}: {e['determinism']}"] = None
+            self.remarks[f"{e['_target'].id}: {e['determinism']}"] = None
         if e["outcome"] == "xpassed":
             self.remarks[f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
 

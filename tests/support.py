@@ -18,6 +18,8 @@ import spec
 from spec import numerics, oracle
 
 NOT_IMPLEMENTED = "not implemented by the adapter"
+#: How the reason of every xfail or skip from ``spec/xfails`` starts (``tests/deviations.py``).
+KNOWN_DEVIATION = "known deviation"
 
 #: The running test's notes (set by ``tests/records.py``): measurements and
 #: outputs that go into the results record.
@@ -45,6 +47,11 @@ def _units(err: np.ndarray, tol: np.ndarray) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(err == 0, 0.0, err / tol)
     return float(np.max(ratio, initial=0.0))
+
+
+def settings_changed(before: dict, after: dict) -> dict:
+    """``{name: (before, after)}`` for every setting of ``before`` that ``after`` reads differently."""
+    return {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v}
 
 
 def read_result(target, actual, *, what: str) -> np.ndarray:

@@ -35,11 +35,10 @@ def test_numerics_restores_after_an_error(target):
             with bk.numerics(target.device, target.dtype, precision):
                 inside = bk.precision_settings()
                 raise _Inside
-        after = bk.precision_settings()
-        assert after == before, (f"{bk.label}.numerics(..., {precision!r}) left settings changed after an exception: "
-                                 f"{ {k: (v, after.get(k)) for k, v in before.items() if after.get(k) != v} }")
+        leaked = support.settings_changed(before, bk.precision_settings())
+        assert not leaked, f"{bk.label}.numerics(..., {precision!r}) left settings changed after an exception: {leaked}"
         if precision == "fast" and target.dtype == "float32":
-            changed = {k: (v, inside.get(k)) for k, v in before.items() if inside.get(k) != v}
+            changed = support.settings_changed(before, inside)
             assert not changed, f"fast mode should keep the framework's defaults, but changed {changed}"
 
 
