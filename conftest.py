@@ -100,7 +100,7 @@ class Selection:
                     target = Target(bk, device, dtype, precision)
                     marks = ()
                     if device == "gpu" and bk.label in self.gpu_skip:
-                        marks = (pytest.mark.skip(reason=self.gpu_skip[bk.label]),)
+                        marks = (support.skip_mark(self.gpu_skip[bk.label]),)
                     params.append(pytest.param(target, id=target.id, marks=marks))
         return params
 
@@ -140,11 +140,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _select(config: pytest.Config) -> Selection:
-    backend_opt = config.getoption("cc_backend") or os.environ.get("CONV_CONFORMANCE_BACKEND") or "numpy"
-    device_opt = config.getoption("cc_device") or os.environ.get("CONV_CONFORMANCE_DEVICE") or "all"
+    backend_opt = _option(config, "cc_backend", "CONV_CONFORMANCE_BACKEND", "numpy")
+    device_opt = _option(config, "cc_device", "CONV_CONFORMANCE_DEVICE", "all")
     if device_opt not in DEVICE_CHOICES:
         raise pytest.UsageError(f"--device {device_opt!r}: choose from {', '.join(sorted(DEVICE_CHOICES))}")
-    precision_opt = config.getoption("cc_precision") or os.environ.get("CONV_CONFORMANCE_PRECISION") or "strict"
+    precision_opt = _option(config, "cc_precision", "CONV_CONFORMANCE_PRECISION", "strict")
     if precision_opt not in PRECISION_CHOICES:
         raise pytest.UsageError(
             f"--precision {precision_opt!r}: choose from {', '.join(sorted(PRECISION_CHOICES))}")
@@ -152,22 +152,66 @@ def _select(config: pytest.Config) -> Selection:
         names = backends.builtin_names()
     else:
         names = [n.strip() for n in backend_opt.split(",") if n.strip()]
+    if not names:
+        raise pytest.UsageError(f"--backend {backend_opt!r} names no backend: {BACKEND_HELP}")
     loaded, gpu_skip = [], {}
-    for name in names:
-        try:
-            bk = backends.resolve(name)()
-            bk.load()
-            bk.selected_as = name  # what to pass to --backend to reproduce a failure
-        except (LookupError, backends.BackendUnavailable) as exc:
-            raise pytest.UsageError(str(exc)) from exc
+    for name in dict.fromkeys(names):
+        bk = _load(name)
+        if bk.label in {b.label for b in loaded}:
+            raise pytest.UsageError(f"--backend {backend_opt!r}: {name!r} is the backend {bk.label!r} a second time")
         loaded.append(bk)
         if "gpu" in DEVICE_CHOICES[device_opt]:
-            reason = bk.gpu_unavailable_reason() if "gpu" in bk.dtypes else f"{bk.label} declares no GPU dtypes"
+            reason = _adapter(name, "gpu_unavailable_reason()", bk.gpu_unavailable_reason) if "gpu" in bk.dtypes \
+                else f"{bk.label} declares no GPU dtypes"
             if reason is not None:
                 if device_opt == "gpu":
                     raise pytest.UsageError(f"--device gpu was asked for, but {bk.label} has no GPU: {reason}")
                 gpu_skip[bk.label] = f"{bk.label} on gpu: {reason}"
     return Selection(loaded, DEVICE_CHOICES[device_opt], gpu_skip, PRECISION_CHOICES[precision_opt])
+
+
+def _option(config: pytest.Config, dest: str, env: str, default: str) -> str:
+    """The option, else the environment variable, else the default; a blank value is a usage error."""
+    for value, where in ((config.getoption(dest), f"--{dest.removeprefix('cc_')}"), (os.environ.get(env), env)):
+        if value is not None:
+            if not value.strip():
+                raise pytest.UsageError(f"{where} is set but blank")
+            return value.strip()
+    return default
+
+
+def _adapter(name: str, what: str, fn, *args):
+    """Call into an adapter while selecting it: anything it raises is a usage error that names it."""
+    try:
+        return fn(*args)
+    except backends.BackendUnavailable as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    except (Exception, pytest.skip.Exception, pytest.fail.Exception, pytest.xfail.Exception) as exc:
+        raise pytest.UsageError(f"backend {name!r}: {what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _load(name: str) -> backends.Backend:
+    try:
+        cls = backends.resolve(name)
+    except LookupError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    bk = _adapter(name, f"{cls.__name__}()", cls)
+    _adapter(name, "load()", bk.load)
+    bk.selected_as = name  # what to pass to --backend to reproduce a failure
+    if not isinstance(bk.dtypes, dict) or not all(isinstance(v, tuple | list) for v in bk.dtypes.values()):
+        raise pytest.UsageError(f"backend {name!r}: dtypes must be {{device: (dtype, ...)}}, not {bk.dtypes!r}")
+    unknown = {d for v in bk.dtypes.values() for d in v} - set(backends.base.DTYPES)
+    unknown |= set(bk.dtypes) - set(backends.base.DEVICES)
+    if unknown:
+        raise pytest.UsageError(f"backend {name!r}: its manifest names {sorted(unknown)}, which the suite does not "
+                                f"know (devices {backends.base.DEVICES}, dtypes {backends.base.DTYPES})")
+    learns = bk.verbs is None or "learn_kernel" in bk.verbs
+    trainable = {d for v in bk.dtypes.values() for d in v} & set(bk.train_dtypes)
+    if learns and bk.dtypes and not trainable:
+        raise pytest.UsageError(
+            f"backend {name!r}: learn_kernel is declared (verbs), but no declared dtype is in train_dtypes "
+            f"{tuple(bk.train_dtypes)!r}: list the dtypes it learns in, or leave learn_kernel out of verbs")
+    return bk
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -185,20 +229,31 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             if device == "gpu" and bk.label in sel.gpu_skip:
                 devices.append(f"gpu skipped ({sel.gpu_skip[bk.label]})")
             else:
-                devices.append(f"{bk.device_description(device)} [{', '.join(bk.dtypes[device])}]")
-        lines.append(f"conv-conformance: {bk.label} {bk.version()} on {'; '.join(devices) or 'no selected device'}"
+                devices.append(f"{_said(bk.device_description, device)} [{', '.join(bk.dtypes[device])}]")
+        lines.append(f"conv-conformance: {bk.label} {_said(bk.version)} on {'; '.join(devices) or 'no selected device'}"
                      f", precision {'+'.join(sel.precisions)}")
     return lines
+
+
+def _said(fn, *args) -> str:
+    """What the adapter says for the header; an error is shown, and the record names it as a failure."""
+    try:
+        return str(fn(*args))
+    except Exception as exc:
+        return f"<{fn.__name__}() raised {type(exc).__name__}: {exc}>"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     sel = metafunc.config.stash[SELECTION]
     for name, train in (("target", False), ("train_target", True)):
         if name in metafunc.fixturenames:
-            metafunc.parametrize(name, sel.targets(train=train))
+            none = pytest.param(None, id="none", marks=support.skip_mark(
+                "no selected backend declares a dtype on a selected device" + (" that learn_kernel is held to "
+                                                                               "(train_dtypes)" if train else "")))
+            metafunc.parametrize(name, sel.targets(train=train) or [none])
     if "probe" in metafunc.fixturenames:
-        nothing = pytest.param(None, id="none", marks=pytest.mark.skip(
-            reason="every dtype is declared on every device selected: no undeclared dtype to probe"))
+        nothing = pytest.param(None, id="none", marks=support.skip_mark(
+            "every dtype is declared on every device selected: no undeclared dtype to probe"))
         metafunc.parametrize("probe", sel.probes() or [nothing])
 
 

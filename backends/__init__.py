@@ -61,9 +61,11 @@ def resolve(name: str) -> type[Backend]:
 
 def _load_class(path: str, what: str) -> type[Backend]:
     module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise LookupError(f"cannot load adapter {what!r}: an import path is 'package.module:ClassName'")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:  # an adapter module can raise anything at import
         raise LookupError(f"cannot load adapter {what!r}: {type(exc).__name__}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Backend)):
         raise LookupError(f"{what!r} is not a subclass of backends.Backend")

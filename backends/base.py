@@ -114,6 +114,10 @@ class Backend:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
+            taken = REGISTRY.get(cls.name)
+            if taken is not None and (taken.__module__, taken.__qualname__) != (cls.__module__, cls.__qualname__):
+                raise TypeError(f"backend name {cls.name!r} of {cls.__module__}.{cls.__qualname__} is already taken "
+                                f"by {taken.__module__}.{taken.__qualname__}: choose another name")
             REGISTRY[cls.name] = cls
 
     def __init__(self) -> None:

@@ -1,12 +1,21 @@
-"""The agreement report: merge the results records of a matrix run.
+"""The agreement report: merge the results records of one matrix run.
 
-``python -m report RESULTS_DIR --expect numpy,torch,...`` reads every
-``<backend>.json`` record and its ``.npz`` outputs, compares the seeded
-random-valued outputs and the fixed-start kernel-learning trajectories of every
-pair of backend/device targets, and writes ``agreement.md``, ``agreement.html``
-and ``agreement.png`` into the folder.  It exits non-zero when a pair disagrees
-beyond tolerance, a test failed, an expected record is missing, or a record is
-unreadable: a CI job cannot turn green on a partial matrix.
+``python -m report open RESULTS_DIR`` opens a matrix run (``report/matrix.py``);
+the envs then write their records; ``python -m report RESULTS_DIR --expect
+numpy,torch,...`` reads every ``<backend>.json`` record and the ``.npz`` it
+names, compares the seeded random-valued outputs and the fixed-start
+kernel-learning trajectories of every pair of backend/device targets, and writes
+``agreement.md``, ``agreement.html`` and ``agreement.png`` into the folder.
+
+The report believes a record only when it is of this matrix run (its run id,
+started after the run was opened), complete (a whole-suite run that ended
+normally: not filtered, interrupted or short of checks), of the same suite
+version and spec fingerprint as the report itself, and its ``.npz`` hashes to
+the SHA-256 it states.  Anything else is a named problem, and the report exits
+non-zero, as it does when a pair disagrees beyond tolerance, a test failed, a
+backend is not conformant, or an expected record is missing: a CI job cannot
+turn green on a partial or stale matrix.  ``--partial`` lets a person look at
+incomplete or stale records; the report then never says AGREE.
 
 Pair tolerance: each output is within its own tolerance of the exact oracle
 (``t_a`` and ``t_b``: the spec's, for the target's dtype and precision mode),
@@ -19,22 +28,27 @@ any other pair.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 
 import spec
+from report import matrix
 from spec import learning, numerics
 
-RECORD_FORMAT = "conv-conformance-record/1"
+RECORD_FORMAT = "conv-conformance-record/2"
+RECORD_SCHEMA = json.loads((Path(__file__).parent / "record.schema.json").read_text())
 
 
 class RecordError(RuntimeError):
-    """A record is missing, truncated or not a record."""
+    """A record is missing, truncated, lacks a field, or is not a record."""
 
 
 @dataclass
@@ -55,10 +69,23 @@ def read_record(path: Path) -> Record:
         raise RecordError(f"{path}: unreadable record ({type(exc).__name__}: {exc}); "
                           "was the run killed while writing it? Re-run that env.") from exc
     if not isinstance(meta, dict) or meta.get("format") != RECORD_FORMAT:
-        raise RecordError(f"{path}: not a {RECORD_FORMAT} record")
-    npz = path.parent / meta.get("outputs", "")
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise RecordError(f"{path}: not a {RECORD_FORMAT} record (format: {found!r}); re-run that env")
     try:
-        with np.load(npz, allow_pickle=False) as z:
+        jsonschema.validate(meta, RECORD_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "the top level"
+        raise RecordError(f"{path}: malformed record at {where}: {exc.message}") from exc
+    npz = path.parent / meta["outputs"]["file"]
+    try:
+        data = npz.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"{npz}: outputs of {path.name} unreadable ({type(exc).__name__}: {exc})") from exc
+    if hashlib.sha256(data).hexdigest() != meta["outputs"]["sha256"]:
+        raise RecordError(f"{npz}: its SHA-256 is not the one {path.name} states: the outputs are not the ones "
+                          "that run wrote (another run's, or changed since); re-run that env")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             outputs = {k: z[k] for k in z.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise RecordError(f"{npz}: outputs of {path.name} unreadable ({type(exc).__name__}: {exc})") from exc
@@ -83,31 +110,84 @@ class Report:
     records: list[Record]
     problems: list[str] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
+    #: What ``--partial`` let through: shown, and the verdict is never AGREE.
+    partial: list[str] | None = None
+    run: dict | None = None
 
     @property
     def disagreements(self) -> list[Comparison]:
-        return [c for c in self.comparisons if c.units > 1]
+        return [c for c in self.comparisons if not c.units <= 1]  # NaN is a disagreement
 
     @property
     def failures(self) -> list[dict]:
         return [r | {"backend": rec.backend} for rec in self.records for r in rec.meta["results"]
-                if r["outcome"] == "failed"]
+                if r["outcome"] in ("failed", "error")]
 
     @property
     def ok(self) -> bool:
-        return not (self.problems or self.disagreements or self.failures)
+        return self.partial is None and not (self.problems or self.disagreements or self.failures)
 
 
-def load(folder: Path, expect: list[str]) -> Report:
-    report = Report([])
+def _belongs(rec: Record, run: dict | None) -> list[str]:
+    """Why a record is not this matrix run's complete record (empty: it is)."""
+    meta, name, why = rec.meta, rec.path.name, []
+    r = meta["run"]
+    if run is not None and r["id"] != run["run_id"]:
+        why.append(f"{name}: from matrix run {r['id'] or '(none)'} started {r['started']}, not from this run "
+                   f"{run['run_id']} opened {run['opened']}: a record left by an earlier run (did {rec.backend}'s env "
+                   "fail to install, or not run?)")
+    elif run is not None and r["started_ts"] < run["opened_ts"]:
+        why.append(f"{name}: its run started {r['started']}, before this matrix run was opened ({run['opened']})")
+    if not r["complete"]:
+        because = "; ".join(r["incomplete_because"]) or f"exit status {r['exit_status']}"
+        why.append(f"{name}: an incomplete record ({because})")
+    return why
+
+
+def load(folder: Path, expect: list[str], *, partial: bool = False) -> Report:
+    report = Report([], partial=[] if partial else None)
+    try:
+        report.run = matrix.read_run(folder)
+    except matrix.MatrixError as exc:
+        report.problems.append(str(exc))
+    else:
+        if report.run is None:
+            report.problems.append(f"{folder}: no matrix run was opened here, so no record can be told from one left "
+                                   f"by an earlier run: python -m report open {folder}, then run the envs")
+    if not expect and report.run:
+        expect = report.run.get("expect") or []
     for path in sorted(folder.glob("*.json")):
+        if path.name == matrix.MATRIX_FILE:
+            continue
         try:
-            report.records.append(read_record(path))
+            rec = read_record(path)
         except RecordError as exc:
             report.problems.append(str(exc))
+            continue
+        stale = _belongs(rec, report.run)
+        if stale and report.partial is None:
+            report.problems += stale
+            continue
+        if stale:
+            report.partial += stale
+        report.records.append(rec)
+    own = (spec.SUITE_VERSION, spec.fingerprint())
+    for what, index in (("suite version", 0), ("spec fingerprint", 1)):
+        seen = {(r.meta["suite"]["version"], r.meta["suite"]["spec_fingerprint"])[index]: r.path.name
+                for r in report.records}
+        if set(seen) - {own[index]}:
+            report.problems.append(
+                f"records of another {what} than this report's ({own[index][:16]}): "
+                + ", ".join(f"{name}: {value[:16]}" for value, name in sorted(seen.items()) if value != own[index])
+                + "; records of different suites or specs are never compared: re-run those envs")
+    for rec in report.records:
+        verdict = rec.meta["verdict"]
+        if not verdict["headline"].startswith("CONFORMANT") and rec.meta["run"]["complete"]:
+            report.problems.append(f"{rec.backend}: {verdict['headline']}: "
+                                   + "; ".join(verdict["not_conformant"] or ["failed checks (below)"]))
     present = {r.backend for r in report.records}
     for name in expect:
-        if name not in present:
+        if name not in present and not any(f"{name}.json" in p for p in report.problems):
             report.problems.append(f"{folder}/{name}.json: no record for backend {name!r}, which this run was "
                                    "meant to cover (its env crashed, was killed, or did not run)")
     if not report.records and not report.problems:
@@ -153,7 +233,7 @@ def compare(report: Report) -> None:
                     Comparison(case, what, dtype, a, b, float(diff.max(initial=0)), float(units.max(initial=0))))
 
 
-def build(folder: Path, expect: list[str]) -> Report:
-    report = load(folder, expect)
+def build(folder: Path, expect: list[str], *, partial: bool = False) -> Report:
+    report = load(folder, expect, partial=partial)
     compare(report)
     return report

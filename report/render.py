@@ -46,14 +46,18 @@ def _key(rec, r: dict) -> tuple[str, str, str, str]:
 
 def _status_rows(report: Report) -> list[list[str]]:
     counts: dict[tuple, Counter] = defaultdict(Counter)
+    headlines = {rec.backend: rec.meta["verdict"]["headline"] for rec in report.records}
     for rec in report.records:
         for r in rec.meta["results"]:
             if not r.get("probe"):
                 counts[_key(rec, r)][r["outcome"]] += 1
     rows = []
     for (bk, dev, dt, mode), n in sorted(counts.items()):
-        verdict = "FAIL" if n["failed"] else ("skipped" if not n["passed"] else "pass")
-        rows.append([bk, dev, dt, mode, str(n["passed"]), str(n["failed"]), str(n["skipped"] + n["xfailed"]),
+        failed = n["failed"] + n["error"]
+        headline = headlines.get(bk, "")
+        verdict = "FAIL" if failed else ("no check passed" if not n["passed"] else (
+            "pass" if headline.startswith("CONFORMANT") else f"pass, but the backend is {headline or 'unjudged'}"))
+        rows.append([bk, dev, dt, mode, str(n["passed"]), str(failed), str(n["skipped"] + n["xfailed"]),
                      verdict])
     return rows
 
@@ -79,8 +83,10 @@ def _skip_rows(report: Report) -> list[list[str]]:
 
 
 def _record_rows(report: Report) -> list[list[str]]:
-    return [[r.backend, r.meta["framework_version"], ", ".join(f"{k}: {v}" for k, v in r.meta["devices"].items()),
-             r.meta["python"], r.meta["platform"]] for r in report.records]
+    return [[r.backend, r.meta["verdict"]["headline"] + ("" if r.meta["run"]["complete"] else " (incomplete)"),
+             r.meta["framework_version"], ", ".join(f"{k}: {v}" for k, v in r.meta["devices"].items()),
+             r.meta["python"], r.meta["platform"], (r.meta["run"]["id"] or "none")[:12], r.meta["run"]["started"]]
+            for r in report.records]
 
 
 def _repeat_rows(report: Report) -> tuple[int, list[list[str]]]:
@@ -104,7 +110,8 @@ def _fmt_units(u: float) -> str:
 
 def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) for every table, shared by Markdown and HTML."""
-    out = [("Records", ["backend", "version", "devices", "python", "platform"], _record_rows(report)),
+    out = [("Records", ["backend", "verdict", "version", "devices", "python", "platform", "matrix run", "started"],
+            _record_rows(report)),
            ("Conformance: backend × device × dtype × precision mode",
             ["backend", "device", "dtype", "precision", "passed", "failed", "skipped", "verdict"],
             _status_rows(report)),
@@ -144,6 +151,9 @@ def verdict(report: Report) -> str:
     parts = [f"{len(report.problems)} record problem(s)"] if report.problems else []
     if report.disagreements:
         parts.append(f"{len(report.disagreements)} pair(s) disagree beyond tolerance")
+    if report.partial is not None:
+        parts.append(f"{len(report.partial)} incomplete or stale record(s) shown under --partial")
+        return "PARTIAL (--partial: no agreement verdict): " + ", ".join(parts)
     if report.failures:
         parts.append(f"{len(report.failures)} failed check(s)")
     return "DISAGREE: " + ", ".join(parts)
@@ -151,7 +161,10 @@ def verdict(report: Report) -> str:
 
 def markdown(report: Report) -> str:
     lines = ["# conv-conformance agreement report", "", f"**{verdict(report)}**", ""]
+    if report.run:
+        lines += [f"Matrix run `{report.run['run_id']}`, opened {report.run['opened']}.", ""]
     lines += [f"- ERROR: {p}" for p in report.problems]
+    lines += [f"- PARTIAL: {p}" for p in report.partial or []]
     for title, header, rows in tables(report):
         lines += ["", f"## {title}", "", "| " + " | ".join(h.replace("|", "\\|") for h in header) + " |",
                   "|" + "---|" * len(header)]
@@ -193,6 +206,7 @@ def html_page(report: Report, png: Path | None) -> str:
     body = [f"<h1>conv-conformance agreement report</h1><p class='{'ok' if report.ok else 'bad'}'>"
             f"{esc(verdict(report))}</p>"]
     body += [f"<p class='bad'>ERROR: {esc(p)}</p>" for p in report.problems]
+    body += [f"<p class='bad'>PARTIAL: {esc(p)}</p>" for p in report.partial or []]
     if png is not None:
         data = base64.b64encode(png.read_bytes()).decode()
         body.append(f"<img alt='agreement heatmap' src='data:image/png;base64,{data}'>")

@@ -14,6 +14,7 @@ values), and the tolerance is the error model of ``spec.numerics``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,10 @@ from typing import Any
 import numpy as np
 
 from spec import learning, numerics, oracle
+
+#: The suite's version (``pyproject.toml`` says the same; a meta-test keeps them equal).
+#: Records carry it, and the agreement report compares only records of one version.
+SUITE_VERSION = "0.2.0"
 
 HERE = Path(__file__).parent
 CASES_DIR = HERE / "cases"
@@ -225,7 +230,20 @@ def expectation(case: Case, dtype: str, arithmetic: str | None = None) -> Expect
     return _expectation(case.id, dtype, arithmetic or dtype)
 
 
+@functools.cache
+def fingerprint() -> str:
+    """SHA-256 of the spec as run: every case file, the schema, and the code that
+    turns cases into expected values and tolerances (``spec/*.py``).  Records
+    carry it; records of different fingerprints are never compared."""
+    h = hashlib.sha256()
+    files = sorted(CASES_DIR.glob("*.json")) + [SCHEMA_PATH] + sorted(HERE.glob("*.py"))
+    for path in files:
+        h.update(path.relative_to(HERE).as_posix().encode() + b"\0")
+        h.update(path.read_bytes().replace(b"\r\n", b"\n") + b"\0")
+    return h.hexdigest()
+
+
 __all__ = [
-    "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
+    "SUITE_VERSION", "fingerprint", "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
     "all_cases", "by_op", "cases", "expectation", "find", "learning", "load", "load_file", "numerics", "oracle",
 ]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import KNOWN_DEVIATION
+from tests.support import KNOWN_DEVIATION, skip_mark
 
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "spec" / "xfails"
 DIRECTIVE = re.compile(r"^(xfail|skip|upstream):\s*(.*)$")
@@ -113,8 +113,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for e in entries(config):
         item = by_id.get(e.test)
         if item is not None:
-            mark = pytest.mark.xfail(reason=e.text, strict=False) if e.kind == "xfail" else pytest.mark.skip(
-                reason=e.text)
+            mark = pytest.mark.xfail(reason=e.text, strict=False) if e.kind == "xfail" else skip_mark(e.text)
             item.add_marker(mark)
     if not hasattr(config, "workerinput"):  # under xdist the controller judges, from the ids the workers report
         check_stale(config, list(by_id))

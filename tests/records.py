@@ -1,49 +1,72 @@
 """pytest plugin: results records, the tripwire, and the verdict.
 
-With ``--results-dir DIR`` (env ``CONV_CONFORMANCE_RESULTS``) each run writes,
-per backend, ``DIR/<backend>.json`` (versions, platform, devices, the precision
-settings each mode reads back, seeds, and per test: outcome, reason, max
-|error|, max error in tolerance units, determinism) and ``DIR/<backend>.npz``
-(the outputs of the seeded random-valued cases and the fixed-start learning
-trajectories, plain float64 arrays readable with ``allow_pickle=False``).
+With ``--results-dir DIR`` (env ``CONV_CONFORMANCE_RESULTS``; read once, when
+the run starts, and checked writable there) each run writes, per backend,
+``DIR/<backend>.json`` and the ``.npz`` it names.  The ``.json`` says what run
+it came from -- the matrix run id of ``DIR/matrix.json`` (``report/matrix.py``),
+a session id, start and end times, the exit status, whether the run was
+narrowed, the tripwire rows, the verdict and whether the record is *complete*
+-- and which spec and suite it ran (``spec.fingerprint()``, ``SUITE_VERSION``);
+then versions, platform, devices, the precision settings each mode reads back,
+seeds, and per test: outcome, reason, max |error|, max error in tolerance
+units, determinism.  The ``.npz`` holds the outputs of the seeded random-valued
+cases and the fixed-start learning trajectories, plain float64 arrays readable
+with ``allow_pickle=False``; its name is unique to the session and its SHA-256
+is in the ``.json``.
 
-A run first removes its backends' old records.  Both files are written to a
-temporary name in ``DIR`` and renamed into place, the ``.npz`` first and the
-``.json`` last, so a crashed or killed run leaves no record and never a
-half-written file; the agreement report treats the ``.json`` as the commit
-marker.
+A run first removes its backends' old ``.json`` records.  At the end, under a
+lock on ``DIR/.lock``, it writes the ``.npz``, then the ``.json`` (each to a
+temporary name renamed into place), then removes the ``.npz`` files that no
+record names any more: a crashed or killed run leaves no record, concurrent
+runs never leave one run's ``.json`` beside another's ``.npz``, and the
+agreement report treats the ``.json`` as the commit marker.  A record is
+written even for an incomplete run (filtered, interrupted, short of checks), but
+marked so; the report refuses it.  A failure while asking one adapter for its
+record's data fails that backend and keeps every other backend's record.
 
 Entries travel as plain data in each report's ``user_properties`` and are
 collected where the session is recorded: in this process, or under
 pytest-xdist in the controller, which also rebuilds an entry for a test whose
-worker crashed.  At the end the tripwire compares, per target, the checks that
-ran with the number the spec asks for, and the verdict is printed per backend.
+worker crashed.  One entry per test id: a test reported more than once (its
+phases, a repeat) keeps its worst outcome, and an error in teardown fails it.
+A skip or xfail raised by anything but the harness itself (an adapter calling
+``pytest.skip()``) is turned into a failure that points at ``spec/xfails``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import io
 import json
 import os
 import platform
 import sys
 import tempfile
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import spec
 from backends.base import PRECISIONS
-from tests import support
+from report import RECORD_FORMAT, matrix
+from tests import checks, support
+from tests.verdict import SEVERITY, BackendVerdict, RunInfo, judge, meta_only, narrowing, worst
 
-RECORD_FORMAT = "conv-conformance-record/1"
-RESULTS = pytest.StashKey[list]()
+RESULTS = pytest.StashKey[dict]()
 NOTES = pytest.StashKey[dict]()
+#: The results folder and matrix run, read once at the start: (folder or None, matrix dict or None).
+DESTINATION = pytest.StashKey[tuple]()
+VERDICTS = pytest.StashKey[dict]()
 #: Name of the ``user_properties`` item that carries a test's entry from the
 #: process that ran it (an xdist worker, or this one) to the one that records it.
 ENTRY = "conv_conformance_entry"
+USE_XFAILS = ("a known deviation belongs in the adapter's list spec/xfails/{label}.txt (an 'xfail:' or 'skip:' "
+              "entry with a reason, an 'upstream:' link and the exact test id); a verb the adapter lacks raises "
+              "NotImplementedError")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,14 +76,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.stash[RESULTS] = []
-    if not is_worker(config):
-        config.pluginmanager.register(Recorder(config), "conv-conformance-recorder")
+    config.stash[RESULTS] = {}
+    if is_worker(config):
+        return
+    config.stash[DESTINATION] = _destination(config)
+    config.pluginmanager.register(Recorder(config), "conv-conformance-recorder")
 
 
 def is_worker(config: pytest.Config) -> bool:
     """True inside a pytest-xdist worker: the controller records and reports."""
     return hasattr(config, "workerinput")
+
+
+def _destination(config: pytest.Config) -> tuple[Path | None, dict | None]:
+    """The results folder, created and checked writable now, and the matrix run opened in it."""
+    out = config.getoption("cc_results") or os.environ.get("CONV_CONFORMANCE_RESULTS")
+    if not out:
+        return None, None
+    folder = Path(out).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".writable."):
+            pass
+    except OSError as exc:
+        raise pytest.UsageError(f"--results-dir {out}: cannot write records there ({type(exc).__name__}: "
+                                f"{exc})") from exc
+    try:
+        return folder, matrix.read_run(folder)
+    except matrix.MatrixError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture(autouse=True)
@@ -72,11 +116,51 @@ def _notes(request: pytest.FixtureRequest):
     support.NOTES.set(None)
 
 
+# -- skips and xfails that are not the harness's own ---------------------------
+
+
+def _police(item: pytest.Item, when: str):
+    """Around each phase: a skip the harness did not decide, or any imperative
+    xfail, becomes a failure that says where known deviations belong."""
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    target = params.get("target") or params.get("train_target") or params.get("probe")
+    use_xfails = USE_XFAILS.format(label=target.backend.label if target is not None else "<backend>")
+    try:
+        return (yield)
+    except pytest.xfail.Exception as exc:  # before Failed, its base class
+        raise pytest.fail.Exception(
+            f"pytest.xfail({exc.msg!r}) was called during {when}, not by the suite: {use_xfails}",
+            pytrace=False) from None
+    except pytest.skip.Exception as exc:
+        if exc.msg in support.SANCTIONED:
+            raise
+        raise pytest.fail.Exception(
+            f"pytest.skip({exc.msg!r}) was called during {when}, not by the suite (a skip is not a verdict): "
+            f"{use_xfails}", pytrace=False) from None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item):
+    return (yield from _police(item, "setup"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item):
+    return (yield from _police(item, "the test"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem):
+    return (yield from _police(item, "teardown"))
+
+
+# -- entries -------------------------------------------------------------------
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
-    if report.when == "call" or (report.when == "setup" and not report.passed):
-        report.user_properties.append((ENTRY, _entry(item)))
+    report.user_properties.append((ENTRY, _entry(item)))  # each report has a list of its own
     return report
 
 
@@ -85,12 +169,14 @@ def _entry(item: pytest.Item) -> dict:
     params = getattr(item, "callspec", None)
     params = params.params if params else {}
     target = params.get("target") or params.get("train_target") or params.get("probe")
-    case = params.get("case")
+    case = params.get("case") or params.get("loop")
     notes = item.stash.get(NOTES, {})
+    case_id = getattr(case, "id", None)
     return {
         "test": item.nodeid, "module": item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
-        "function": item.originalname, "case": getattr(case, "id", None) or notes.get("case"),
+        "function": item.originalname, "case": case_id or notes.get("case"),
         "op": params.get("op"), **_target_fields(target),
+        "check": [item.originalname, case_id, params.get("op")],
         "probe": "probe" in params,
         "max_abs_error": notes.get("max_abs_error"), "max_tolerance_units": notes.get("max_tolerance_units"),
         "determinism": notes.get("determinism"),
@@ -114,16 +200,31 @@ class Recorder:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.deselected = 0
+        self.started = matrix.now()
+        self.session_id = uuid.uuid4().hex
+
+    def pytest_deselected(self, items) -> None:
+        self.deselected += len(items)
 
     def pytest_runtest_logreport(self, report) -> None:
-        entry = dict(next((v for k, v in report.user_properties if k == ENTRY), None) or {})
-        if not entry:
-            if not report.failed or report.when == "teardown":
-                return
-            entry = _crashed_entry(self.config, report)  # nothing came back: the process running it died
-        entry["outcome"], entry["reason"] = _outcome(report), _reason(report)[:2000]
-        entry["_target"] = _target_of(self.config, entry)
-        self.config.stash[RESULTS].append(entry)
+        entries = self.config.stash[RESULTS]
+        carried = next((v for k, v in report.user_properties if k == ENTRY), None)
+        outcome, reason = _outcome(report), _reason(report)[:2000]
+        if report.when in ("setup", "teardown") and report.failed:
+            outcome, reason = "error", f"error in {report.when}: {reason}"
+        elif report.when in ("setup", "teardown") and report.passed:
+            return  # a setup or teardown that went well says nothing new
+        entry = entries.get(report.nodeid)
+        if entry is None:
+            entry = dict(carried) if carried else _crashed_entry(self.config, report)
+            entry["outcome"] = None
+            entry["_target"] = _target_of(self.config, entry)
+            entries[report.nodeid] = entry
+        elif carried and report.when == "call":
+            entry.update({k: v for k, v in carried.items() if k not in ("outcome", "reason")})
+        if worst(entry["outcome"], outcome):
+            entry["outcome"], entry["reason"] = outcome, reason
 
 
 def _outcome(report) -> str:
@@ -131,7 +232,8 @@ def _outcome(report) -> str:
         return "xfailed" if report.skipped else "xpassed"
     if report.failed:
         return "failed"
-    return report.outcome
+    # Any other word (pytest-rerunfailures' "rerun"): a check that needed a second try is no pass.
+    return report.outcome if report.outcome in SEVERITY else "failed"
 
 
 def _reason(report) -> str:
@@ -142,6 +244,8 @@ def _reason(report) -> str:
     if report.failed:
         crash = getattr(report.longrepr, "reprcrash", None)
         return str(crash.message if crash else report.longrepr)
+    if report.outcome not in SEVERITY:
+        return f"outcome {report.outcome!r}: the test was run again after a failure"
     return ""
 
 
@@ -151,10 +255,14 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
     from conftest import SELECTION
 
     path, _, rest = report.nodeid.partition("::")
-    function = rest.partition("[")[0]
+    function, _, param = rest.partition("[")
     match = config.stash[SELECTION].target_of(report.nodeid)
-    return {"test": report.nodeid, "module": Path(path).stem, "function": function, "case": None, "op": None,
-            **_target_fields(match), "probe": function == "test_undeclared_dtype",
+    check = None
+    if match is not None:
+        check = checks.of_test(match, function, param.rstrip("]").removeprefix(match.id).removeprefix("-"))
+    return {"test": report.nodeid, "module": Path(path).stem, "function": function,
+            "case": check[1] if check else None, "op": check[2] if check else None, **_target_fields(match),
+            "check": list(check) if check else None, "probe": function == "test_undeclared_dtype",
             "max_abs_error": None, "max_tolerance_units": None, "determinism": None, "unexpected": None,
             "_outputs": {}}
 
@@ -169,42 +277,109 @@ def _target_of(config: pytest.Config, entry: dict):
     return Target(bk, entry["device"], entry["dtype"], entry["precision"])
 
 
-def _results_dir(config: pytest.Config) -> Path | None:
-    out = config.getoption("cc_results") or os.environ.get("CONV_CONFORMANCE_RESULTS")
-    return Path(out) if out else None
+# -- the end of the run: verdicts, then records --------------------------------
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Remove this run's backends' previous records first: a run that then
     crashes or is killed leaves *no* record, never a stale one from before."""
-    out = _results_dir(session.config)
-    if out is None or is_worker(session.config):
-        return
-    from conftest import SELECTION
-
-    for bk in session.config.stash[SELECTION].backends:
-        for suffix in (".json", ".npz"):  # the commit marker first
-            (out / f"{bk.label}{suffix}").unlink(missing_ok=True)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
     if is_worker(session.config):
         return
-    if session.exitstatus == 0 and any(row[4] for row in tally(session.config)):
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # the tripwire: a shrinking run is not green
-    out = _results_dir(session.config)
+    out, _ = session.config.stash[DESTINATION]
     if out is None:
         return
     from conftest import SELECTION
 
-    out.mkdir(parents=True, exist_ok=True)
-    entries = session.config.stash[RESULTS]
-    for bk in session.config.stash[SELECTION].backends:
+    with _locked(out):
+        for bk in session.config.stash[SELECTION].backends:
+            (out / f"{bk.label}.json").unlink(missing_ok=True)  # the commit marker
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if is_worker(config) or meta_only(config):
+        return
+    from conftest import SELECTION
+
+    sel = config.stash[SELECTION]
+    recorder = config.pluginmanager.get_plugin("conv-conformance-recorder")
+    run = RunInfo(int(session.exitstatus), bool(config.getoption("collectonly", False)),
+                  narrowing(config, recorder.deselected))
+    entries = list(config.stash[RESULTS].values())
+    metadata = {bk.label: _metadata(bk, sel.devices) for bk in sel.backends}
+    verdicts = {}
+    for bk in sel.backends:
+        targets = [t for t in (p.values[0] for p in sel.targets()) if t.backend is bk]
         mine = [e for e in entries if e["backend"] == bk.label]
-        write_record(out, bk, session.config.stash[SELECTION].devices, mine)
+        try:
+            verdicts[bk.label] = judge(bk, targets, mine, run, set(sel.gpu_skip.values()), metadata[bk.label][1])
+        except Exception as exc:  # a spec that cannot be read (the run already says why): no verdict, no crash
+            verdicts[bk.label] = BackendVerdict(bk.label, no_verdict=[
+                f"the harness could not judge this run: {type(exc).__name__}: {str(exc)[:500]}"], fails_run=True)
+    config.stash[VERDICTS] = verdicts
+    if session.exitstatus == 0 and any(v.fails_run for v in verdicts.values()):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    out, opened = config.stash[DESTINATION]
+    if out is None:
+        return
+    finished = matrix.now()
+    for bk in sel.backends:
+        v = verdicts[bk.label]
+        try:
+            write_record(out, bk, metadata[bk.label][0], [e for e in entries if e["backend"] == bk.label], {
+                "id": opened["run_id"] if opened else None, "matrix_opened": opened["opened"] if opened else None,
+                "session": recorder.session_id, "started": recorder.started[1], "started_ts": recorder.started[0],
+                "finished": finished[1], "exit_status": int(session.exitstatus),
+                "complete": v.complete and int(session.exitstatus) in (0, 1),
+                "incomplete_because": v.no_verdict, "narrowed": list(run.narrowed),
+                "tripwire": [_tally_row(t) for t in v.tallies]}, v)
+        except Exception as exc:  # this backend's record is lost; the others are still written
+            v.not_conformant.append(f"its results record could not be written: {type(exc).__name__}: {exc}")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
+def _ask(errors: list[str], what: str, fn, *args):
+    """Ask the adapter for record data; an exception becomes a named error, not a lost record."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        errors.append(f"{what} raised {type(exc).__name__}: {exc}")
+        return f"unavailable ({type(exc).__name__}: {exc})"
+
+
+def _metadata(bk, devices) -> tuple[dict, list[str]]:
+    """What the record says of the adapter and its framework, and what could not be asked."""
+    errors: list[str] = []
+    meta = {
+        "backend": bk.label, "framework": bk.module, "framework_version": _ask(errors, "version()", bk.version),
+        "devices": {d: _ask(errors, f"device_description({d!r})", _describe, bk, d) for d in devices
+                    if d in bk.dtypes},
+        "declared_dtypes": {d: list(v) for d, v in bk.dtypes.items()},
+        "declared_verbs": None if bk.verbs is None else list(bk.verbs),
+        "precision": _ask(errors, "precision_settings()", bk.precision_settings),
+        "precision_modes": _ask(errors, "numerics()", _mode_settings, bk, devices),
+    }
+    return meta, errors
+
+
+def _tally_row(t) -> dict:
+    return {"target": t.target.id, "expected": len(t.expected), "ran": len(t.ran), "skipped": len(t.skipped),
+            "missing": [checks.name(k) for k in t.missing]}
+
+
+@contextlib.contextmanager
+def _locked(out: Path):
+    """Hold ``out/.lock``: one run at a time removes or commits records in a folder."""
+    with open(out / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def write_record(out: Path, bk, meta: dict, entries: list[dict], run: dict, verdict: BackendVerdict) -> None:
     arrays = {}
     for e in entries:
         if e["outcome"] in ("xfailed", "xpassed"):
@@ -215,21 +390,28 @@ def write_record(out: Path, bk, devices, entries: list[dict]) -> None:
             arrays[key] = np.asarray(value, dtype=np.float64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    _atomic_write(out / f"{bk.label}.npz", buf.getvalue())
+    npz = buf.getvalue()
+    npz_name = f"{bk.label}.{run['session'][:12]}.npz"
     record = {
         "format": RECORD_FORMAT,
-        "backend": bk.label, "framework": bk.module, "framework_version": bk.version(),
+        "suite": {"version": spec.SUITE_VERSION, "spec_fingerprint": spec.fingerprint()},
+        "run": run,
+        "verdict": {"headline": verdict.headline, "not_conformant": verdict.not_conformant,
+                    "no_verdict": verdict.no_verdict},
+        **meta,
         "numpy_version": np.__version__, "python": sys.version.split()[0],
         "platform": platform.platform(), "machine": platform.machine(),
-        "devices": {d: _describe(bk, d) for d in devices if d in bk.dtypes},
-        "declared_dtypes": {d: list(v) for d, v in bk.dtypes.items()},
-        "precision": bk.precision_settings(),
-        "precision_modes": _mode_settings(bk, devices),
         "seeds": _seeds(),
-        "outputs": f"{bk.label}.npz",
+        "outputs": {"file": npz_name, "sha256": hashlib.sha256(npz).hexdigest()},
         "results": [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries],
     }
-    _atomic_write(out / f"{bk.label}.json", json.dumps(record, indent=1).encode())
+    data = json.dumps(record, indent=1).encode()
+    with _locked(out):
+        _atomic_write(out / npz_name, npz)
+        _atomic_write(out / f"{bk.label}.json", data)
+        for stale in out.glob(f"{bk.label}.*.npz"):  # superseded by this record; none is named by another
+            if stale.name != npz_name:
+                stale.unlink(missing_ok=True)
 
 
 def _mode_settings(bk, devices) -> dict:
@@ -250,16 +432,14 @@ def _mode_settings(bk, devices) -> dict:
 def _describe(bk, device: str) -> str:
     if device == "gpu" and (reason := bk.gpu_unavailable_reason()) is not None:
         return f"not available: {reason}"
-    try:
-        return bk.device_description(device)
-    except Exception as exc:  # no such device here: say so rather than fail the record
-        return f"unavailable ({type(exc).__name__})"
+    return bk.device_description(device)
 
 
 def _seeds() -> dict:
-    import spec
-
-    return {c.id: c.data["seed"] for c in spec.all_cases() if "seed" in c.data}
+    try:
+        return {c.id: c.data["seed"] for c in spec.all_cases() if "seed" in c.data}
+    except spec.SpecError as exc:
+        return {"error": str(exc)}
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -276,121 +456,49 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-# -- the tripwire against a shrinking run --------------------------------------
-
-
-def expected_checks(target) -> int:
-    """How many checks the spec asks of one target: derived from the data, not from collection."""
-    import spec
-
-    n = sum(len(c.ops) for name in spec.SECTIONS for c in spec.cases(name) if c.kind in ("correlation", "error"))
-    n += len(spec.cases("conv_layer", kind="parameters")) + len(spec.cases("receptive_field"))
-    if target.dtype in target.backend.train_dtypes:
-        n += 3 * len(spec.cases("learning_kernel"))  # replay, fixed start, contraction bound
-    return n + 2  # tests/test_precision_and_determinism.py: restore after an error, repeat check
-
-
-def _unfiltered(config: pytest.Config) -> bool:
-    """True for a whole-suite run: no -k/-m selection and no narrower paths than tests/."""
-    args = [a for a in config.args if not a.startswith("-")]
-    whole = all(Path(a).resolve() == Path(config.rootpath, "tests").resolve() for a in args) or not args
-    return whole and not config.getoption("keyword") and not config.getoption("markexpr")
-
-
-def tally(config: pytest.Config) -> list[tuple[str, int, int, int, bool]]:
-    """Per target: (id, expected, ran, skipped, short) -- short only for a whole-suite run."""
-    ran, skipped, targets = Counter(), Counter(), {}
-    for e in config.stash[RESULTS]:
-        if e["_target"] is None:
-            continue
-        tid = e["_target"].id
-        targets[tid] = e["_target"]
-        (skipped if e["outcome"] == "skipped" else ran)[tid] += 1
-    enforce = _unfiltered(config)
-    rows = []
-    for tid, target in sorted(targets.items()):
-        expected = expected_checks(target)
-        gpu_skipped = target.device == "gpu" and ran[tid] == 0 and skipped[tid] == expected
-        short = enforce and not gpu_skipped and (ran[tid] == 0 or ran[tid] + skipped[tid] < expected)
-        rows.append((tid, expected, ran[tid], skipped[tid], short))
-    return rows
+# -- what the terminal shows ---------------------------------------------------
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    if is_worker(config):
+    if is_worker(config) or VERDICTS not in config.stash:
         return
-    rows = tally(config)
-    if not rows:
-        return
-    terminalreporter.section("conv-conformance: checks per target")
-    for tid, expected, ran, skipped, short in rows:
-        flag = "  <-- FEWER THAN THE SPEC ASKS" if short else ""
-        terminalreporter.write_line(f"{tid:34} expected {expected:4}  ran {ran:4}  skipped {skipped:4}{flag}")
-    _verdict(terminalreporter, config)
-    short = [r[0] for r in rows if r[4]]
+    from conftest import SELECTION
+
+    verdicts = config.stash[VERDICTS]
+    rows = [t for v in verdicts.values() for t in v.tallies]
+    if rows:
+        terminalreporter.section("conv-conformance: checks per target")
+        for t in rows:
+            flag = f"  <-- {len(t.missing)} MISSING" if t.missing else ""
+            terminalreporter.write_line(f"{t.target.id:34} expected {len(t.expected):4}  ran {len(t.ran):4}  "
+                                        f"skipped {len(t.skipped):4}{flag}")
+    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
+    for label, v in verdicts.items():
+        _print_verdict(terminalreporter, v, selected.get(label, label))
+    short = [label for label, v in verdicts.items() if v.fails_run and any(t.missing for t in v.tallies)]
     if short:
         terminalreporter.write_line(f"tripwire: {', '.join(short)} ran fewer checks than the spec asks: run failed",
                                     red=True)
 
 
-@dataclass
-class BackendVerdict:
-    """What the verdict says of one backend."""
-
-    sections: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    failed: list[dict] = field(default_factory=list)
-    remarks: dict[str, None] = field(default_factory=dict)  # ordered, without repeats
-
-    def add(self, e: dict) -> None:
-        kind = e["outcome"]
-        if e["reason"].startswith(support.NOT_IMPLEMENTED):
-            kind = "not implemented"
-        elif e["outcome"] != "xpassed" and e["reason"].startswith(support.KNOWN_DEVIATION):
-            kind = "known deviation"
-        self.sections[e["module"].removeprefix("test_")][kind] += 1
-        if e["outcome"] == "failed":
-            self.failed.append(e)
-        if e["outcome"] == "passed" and e.get("unexpected"):
-            self.remarks[f"unexpected pass: {e['unexpected']}"] = None
-        if e["outcome"] == "passed" and (e.get("determinism") or "").startswith("not repeatable"):
-            self.remarks[f"{e['_target'].id}: {e['determinism']}"] = None
-        if e["outcome"] == "xpassed":
-            self.remarks[f"xfail entry passes, remove it: {e['test']} ({e['reason']})"] = None
-
-    @property
-    def headline(self) -> str:
-        if self.failed:
-            return "NOT CONFORMANT"
-        known = sum(n["known deviation"] for n in self.sections.values())
-        return "CONFORMANT" + (f" with {known} known deviation{'s' if known > 1 else ''} (spec/xfails)"
-                               if known else "")
-
-
-def verdicts(entries: list[dict]) -> dict[str, BackendVerdict]:
-    out: dict[str, BackendVerdict] = defaultdict(BackendVerdict)
-    for e in entries:
-        if e["backend"] is not None:
-            out[e["backend"]].add(e)
-    return dict(sorted(out.items()))
-
-
-def _verdict(terminalreporter, config: pytest.Config) -> None:
-    """Per backend: conformant or not, per chapter section, and how to reproduce each failure."""
-    from conftest import SELECTION
-
-    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
-    for label, v in verdicts(config.stash[RESULTS]).items():
-        terminalreporter.section(f"verdict: {label}: {v.headline}", sep="-")
-        for section, n in sorted(v.sections.items()):
-            extra = "".join(f"  {k} {n[k]:4}" for k in ("known deviation", "xpassed") if n[k])
-            terminalreporter.write_line(
-                f"  {section:26} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
-                f"not implemented {n['not implemented']:4}{extra}")
-        for line in v.remarks:
-            terminalreporter.write_line(f"  {line}", yellow=True)
-        for e in v.failed[:50]:
-            mode = " --precision=fast" if e.get("precision") == "fast" else ""
-            terminalreporter.write_line(
-                f"  reproduce: pytest '{e['test']}' --backend={selected.get(label, label)}{mode}")
-        if len(v.failed) > 50:
-            terminalreporter.write_line(f"  ... and {len(v.failed) - 50} more failures")
+def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str) -> None:
+    """Per backend: the headline, its reasons, per chapter section, and how to reproduce each failure."""
+    headline = v.headline
+    terminalreporter.section(f"verdict: {v.label}: {headline}", sep="-",
+                             red=headline == "NOT CONFORMANT", yellow=headline == "NO VERDICT")
+    for reason in v.not_conformant:
+        terminalreporter.write_line(f"  not conformant: {reason}", red=True)
+    for reason in v.no_verdict:
+        terminalreporter.write_line(f"  no verdict: {reason}", yellow=True)
+    for section, n in sorted(v.sections.items()):
+        extra = "".join(f"  {k} {n[k]:4}" for k in ("known deviation", "xpassed", "gpu absent", "error") if n[k])
+        terminalreporter.write_line(
+            f"  {section:26} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "
+            f"not implemented {n['not implemented']:4}{extra}")
+    for line in v.remarks:
+        terminalreporter.write_line(f"  {line}", yellow=True)
+    for e in v.failed[:50]:
+        mode = " --precision=fast" if e.get("precision") == "fast" else ""
+        terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected_as}{mode}")
+    if len(v.failed) > 50:
+        terminalreporter.write_line(f"  ... and {len(v.failed) - 50} more failures")

@@ -21,6 +21,25 @@ NOT_IMPLEMENTED = "not implemented by the adapter"
 #: How the reason of every xfail or skip from ``spec/xfails`` starts (``tests/deviations.py``).
 KNOWN_DEVIATION = "known deviation"
 
+#: Reasons of the skips the harness itself decides (``skip``, ``skip_mark``): a
+#: skip with any other reason -- an adapter calling ``pytest.skip()`` -- is
+#: turned into a failure (``tests/records.py``).
+SANCTIONED: set[str] = set()
+
+
+def skip(reason: str):
+    """Skip the running test for a documented reason (the only way the harness skips)."""
+    __tracebackhide__ = True
+    SANCTIONED.add(reason)
+    pytest.skip(reason)
+
+
+def skip_mark(reason: str) -> pytest.MarkDecorator:
+    """A skip mark for a documented reason."""
+    SANCTIONED.add(reason)
+    return pytest.mark.skip(reason=reason)
+
+
 #: The running test's notes (set by ``tests/records.py``): measurements and
 #: outputs that go into the results record.
 NOTES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("notes", default=None)
@@ -231,7 +250,7 @@ def call(bk, verb: str, *args, **kwargs):
             pytest.fail(f"{bk.label}.{verb} is declared in the adapter's manifest (verbs) but raises "
                         f"NotImplementedError{why}", pytrace=False)
         manifest = " (the manifest agrees)" if bk.verbs is not None else ""
-        pytest.skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}{why}{manifest}")
+        skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}{why}{manifest}")
 
 
 def _fmt(shape) -> str:

@@ -6,6 +6,9 @@ per-step losses from a fixed start, and the contraction bound
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
@@ -13,15 +16,49 @@ import spec
 from spec import learning
 from tests import support
 
-CASE = spec.cases("learning_kernel")[0]
-X, Y, TARGET = CASE.input("X"), CASE.input("Y"), CASE.array("target")
-LR, STEPS, C = CASE.data["lr"], CASE.data["steps"], CASE.data["tolerance"]["c"]
+CASES = spec.cases("learning_kernel")
 
 
-def train(target, initial: np.ndarray | None):
+@dataclass(frozen=True)
+class Loop:
+    """One learning case: input, target output, the kernel to learn, step size, steps, slack factor."""
+
+    case: spec.Case
+
+    @functools.cached_property
+    def X(self) -> np.ndarray:
+        return self.case.input("X")
+
+    @functools.cached_property
+    def Y(self) -> np.ndarray:
+        return self.case.input("Y")
+
+    @functools.cached_property
+    def TARGET(self) -> np.ndarray:
+        return self.case.array("target")
+
+    @property
+    def LR(self) -> float:
+        return self.case.data["lr"]
+
+    @property
+    def STEPS(self) -> int:
+        return self.case.data["steps"]
+
+    @property
+    def C(self) -> float:
+        return self.case.data["tolerance"]["c"]
+
+
+@pytest.fixture(params=CASES, ids=lambda c: c.id)
+def loop(request) -> Loop:
+    return Loop(request.param)
+
+
+def train(target, loop: Loop, initial: np.ndarray | None):
     """Run the adapter's loop; return (W0, losses, W_final) as float64 NumPy."""
     bk = target.backend
-    support.note(case=CASE.id)
+    X, Y, TARGET, LR, STEPS, CASE = loop.X, loop.Y, loop.TARGET, loop.LR, loop.STEPS, loop.case
     traj = support.call(
         bk, "learn_kernel", target.asarray(X), target.asarray(Y), kernel_size=TARGET.shape, lr=LR, steps=STEPS,
         initial=None if initial is None else target.asarray(initial), seed=CASE.data["seed"])
@@ -35,8 +72,9 @@ def train(target, initial: np.ndarray | None):
     return W0, losses, W
 
 
-def explain(W0, losses, ref: learning.Replay) -> str:
+def explain(loop: Loop, W0, losses, ref: learning.Replay) -> str:
     """Name the usual mistakes: the loss convention, the step size."""
+    X, Y, LR, STEPS = loop.X, loop.Y, loop.LR, loop.STEPS
     conventions = ((1 / Y.size, "the mean of the squared errors (torch's MSELoss default)"),
                    (1 / (2 * Y.size), "half the mean (DJL's L2Loss)"), (0.5, "half the sum"))
     if ref.losses[0] > 0:
@@ -51,8 +89,9 @@ def explain(W0, losses, ref: learning.Replay) -> str:
     return "; losses and kernel drift from the exact trajectory (wrong learning rate, or a wrong gradient?)"
 
 
-def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
+def check_trajectory(target, loop: Loop, W0, losses, W, ref: learning.Replay, what: str):
     __tracebackhide__ = True
+    X, Y, LR, STEPS, C = loop.X, loop.Y, loop.LR, loop.STEPS, loop.C
     bounds = learning.bounds(X, Y, ref, lr=LR, dtype=target.arithmetic, c=C)
     loss_err = np.abs(losses - ref.losses)
     kernel_err = float(np.linalg.norm(W - ref.kernels[-1]))
@@ -62,7 +101,7 @@ def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
     if bad.size or kernel_err > bounds.kernel:
         step = int(bad[0]) if bad.size else STEPS - 1
         pytest.fail(
-            f"{what}: trajectory leaves its error bound{explain(W0, losses, ref)}\n"
+            f"{what}: trajectory leaves its error bound{explain(loop, W0, losses, ref)}\n"
             f"  loss at step {step}: got {losses[step]!r}, expected {ref.losses[step]!r} "
             f"(|error| {loss_err[step]:.3g}, bound {bounds.losses[step]:.3g})\n"
             f"  final kernel: got {W.ravel().tolist()}, expected {ref.kernels[-1].ravel().tolist()} "
@@ -71,28 +110,29 @@ def check_trajectory(target, W0, losses, W, ref: learning.Replay, what: str):
             f"  losses expected: {np.array2string(ref.losses, precision=6)}", pytrace=False)
 
 
-def test_replay_from_own_initialisation(train_target):
-    W0, losses, W = train(train_target, None)
-    ref = learning.replay(X, Y, W0, lr=LR, steps=STEPS)
-    check_trajectory(train_target, W0, losses, W, ref, "from the layer's own initial weights")
+def test_replay_from_own_initialisation(train_target, loop):
+    W0, losses, W = train(train_target, loop, None)
+    ref = learning.replay(loop.X, loop.Y, W0, lr=loop.LR, steps=loop.STEPS)
+    check_trajectory(train_target, loop, W0, losses, W, ref, "from the layer's own initial weights")
 
 
-def test_losses_from_fixed_start(train_target):
-    initial = CASE.array("initial")
-    W0, losses, W = train(train_target, initial)
+def test_losses_from_fixed_start(train_target, loop):
+    initial = loop.case.array("initial")
+    W0, losses, W = train(train_target, loop, initial)
     if not np.array_equal(W0, initial):
         pytest.fail(f"the initial kernel {initial.tolist()} was not loaded: the layer starts from {W0.tolist()}",
                     pytrace=False)
     # Compare with the losses stored in the spec; the bound also needs the kernels between steps.
-    kernels = learning.replay(X, Y, initial, lr=LR, steps=STEPS).kernels
-    ref = learning.Replay(kernels, CASE.array("expected", "losses"))
+    kernels = learning.replay(loop.X, loop.Y, initial, lr=loop.LR, steps=loop.STEPS).kernels
+    ref = learning.Replay(kernels, loop.case.array("expected", "losses"))
     support.note(**{"output:losses": losses, "output:kernel": W})  # for the cross-framework comparison
-    check_trajectory(train_target, W0, losses, W, ref, "from the spec's fixed initial kernel")
+    check_trajectory(train_target, loop, W0, losses, W, ref, "from the spec's fixed initial kernel")
 
 
-def test_contraction_bound(train_target):
-    W0, losses, W = train(train_target, None)
-    rho = CASE.data["contraction"]
+def test_contraction_bound(train_target, loop):
+    W0, losses, W = train(train_target, loop, None)
+    X, Y, LR, STEPS, C, TARGET = loop.X, loop.Y, loop.LR, loop.STEPS, loop.C, loop.TARGET
+    rho = loop.case.data["contraction"]
     ref = learning.replay(X, Y, W0, lr=LR, steps=STEPS)
     slack = learning.bounds(X, Y, ref, lr=LR, dtype=train_target.arithmetic, c=C).kernel
     start, end = float(np.linalg.norm(W0 - TARGET)), float(np.linalg.norm(W - TARGET))

@@ -346,3 +346,21 @@ class NondeterministicAndSaysSo(Nondeterministic):
 
     def determinism(self, device, precision):
         return "the simulated GPU sums with atomics" if device == "gpu" else None
+
+
+class FlipsOnTheEdgeImage(NumpyBackend):
+    """Flips the edge kernel [1, -1] on a 6x8 float32 image only: a handful of failures in a whole run,
+    every other check (the core level included) passes."""
+
+    def _kernel(self, X, K):
+        edge = X.shape == (6, 8) and X.dtype == np.float32 and np.array_equal(K, [[1, -1]])
+        return K[::-1, ::-1].copy() if edge else K
+
+    def corr2d(self, X, K):
+        return super().corr2d(X, self._kernel(X, K))
+
+    def conv2d(self, X, K):
+        return super().conv2d(X, self._kernel(X, K))
+
+    def corr2d_matmul(self, X, K):
+        return super().corr2d_matmul(X, self._kernel(X, K))

@@ -123,12 +123,14 @@ def test_gpu_without_one_under_device_all_skips_with_the_reason():
     assert "ClaimsGPU on gpu: no GPU here (simulated)" in result.stdout
 
 
-def test_a_check_dropped_from_collection_fails_the_run():
-    """The tripwire: counts come from the spec, so a silently dropped test turns the run red."""
-    dropped = "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
-    result = run_suite("numpy", "--deselect", dropped)
+def test_a_check_dropped_from_collection_fails_the_run(monkeypatch):
+    """The tripwire: checks come from the spec, so a silently dropped test (a plugin lost it; nothing
+    asked for it) turns the run red.  A test deselected on purpose is a narrowed run: test_sealed_runs.py."""
+    monkeypatch.setenv("CC_META_DROP", "test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]")
+    result = run_suite("numpy", "-p", "tests.meta.plugins")
     assert result.returncode == 1, result.stdout[-2000:]
-    assert "numpy-cpu-float32 ran fewer checks than the spec asks" in result.stdout
+    assert "tripwire: numpy ran fewer checks than the spec asks" in result.stdout
+    assert "numpy-cpu-float32                  expected   99  ran   98  skipped    0  <-- 1 MISSING" in result.stdout
 
 
 def test_no_spec_case_is_vacuous(records):

@@ -15,7 +15,12 @@ from tests.meta.test_broken_adapters import ROOT, outcome, run_suite
 SIM = "tests.meta.simgpu:SimulatedTF32"
 
 
+def open_run(folder) -> None:
+    subprocess.run([sys.executable, "-m", "report", "open", str(folder)], cwd=ROOT, check=True, capture_output=True)
+
+
 def test_simulated_tf32_gpu_conforms_in_both_modes(tmp_path):
+    open_run(tmp_path)
     result = run_suite(SIM, "--precision=all", f"--results-dir={tmp_path}", device="all")
     counts = outcome(result)
     assert result.returncode == 0 and "failed" not in counts and "skipped" not in counts, result.stdout[-3000:]
@@ -45,6 +50,7 @@ def test_a_leaked_setting_is_an_error_naming_it():
 
 
 def test_nondeterminism_that_is_not_promised_is_reported_not_failed(tmp_path):
+    open_run(tmp_path)
     result = run_suite("tests.meta.broken:NondeterministicAndSaysSo", f"--results-dir={tmp_path}", device="all")
     assert result.returncode == 0, result.stdout[-2000:]
     assert ("NondeterministicAndSaysSo-gpu-float32: not repeatable (conv2d forward: 1 of 35 values differ"

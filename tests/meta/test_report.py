@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -16,10 +17,18 @@ def report(folder, expect: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+def copy_record(src, dst, backend: str) -> None:
+    """A backend's record, the outputs it names, and the matrix run it belongs to."""
+    meta = json.loads((src / f"{backend}.json").read_text())
+    for name in (f"{backend}.json", meta["outputs"]["file"], "matrix.json"):
+        shutil.copy(src / name, dst)
+
+
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     """Records of the reference adapter and of one that is off on random values only."""
     folder = tmp_path_factory.mktemp("results")
+    subprocess.run([sys.executable, "-m", "report", "open", str(folder)], cwd=ROOT, check=True, capture_output=True)
     assert run_suite("numpy", f"--results-dir={folder}").returncode == 0
     sloppy = run_suite("tests.meta.broken:SloppyOnRandomValues", f"--results-dir={folder}")
     assert sloppy.returncode == 1  # it also fails its own checks; the report must flag it on its own
@@ -27,8 +36,7 @@ def records(tmp_path_factory):
 
 
 def test_reference_alone_agrees(records, tmp_path):
-    shutil.copy(records / "numpy.json", tmp_path)
-    shutil.copy(records / "numpy.npz", tmp_path)
+    copy_record(records, tmp_path, "numpy")
     result = report(tmp_path, "numpy")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "AGREE" in result.stdout
@@ -38,14 +46,12 @@ def test_reference_alone_agrees(records, tmp_path):
 
 def test_small_disagreement_on_random_values_is_flagged(records, tmp_path):
     for name in ("numpy", "SloppyOnRandomValues"):
-        for suffix in (".json", ".npz"):
-            shutil.copy(records / f"{name}{suffix}", tmp_path)
+        copy_record(records, tmp_path, name)
     # Strip the failures from the sloppy record: the matrix alone must catch it.
-    import json
-
     path = tmp_path / "SloppyOnRandomValues.json"
     rec = json.loads(path.read_text())
     rec["results"] = [r | {"outcome": "passed"} for r in rec["results"]]
+    rec["verdict"] = {"headline": "CONFORMANT", "not_conformant": [], "no_verdict": []}
     path.write_text(json.dumps(rec))
     result = report(tmp_path, "numpy,SloppyOnRandomValues")
     assert result.returncode == 1, result.stdout
@@ -58,19 +64,42 @@ def test_small_disagreement_on_random_values_is_flagged(records, tmp_path):
 
 
 def test_missing_record_fails(records, tmp_path):
-    shutil.copy(records / "numpy.json", tmp_path)
-    shutil.copy(records / "numpy.npz", tmp_path)
+    copy_record(records, tmp_path, "numpy")
     result = report(tmp_path, "numpy,torch")
     assert result.returncode == 1
     assert "no record for backend 'torch', which this run was meant to cover" in result.stdout
 
 
-@pytest.mark.parametrize("damaged", ["numpy.json", "numpy.npz"])
+@pytest.mark.parametrize("damaged", ["numpy.json", "outputs"])
 def test_truncated_record_fails(records, tmp_path, damaged):
-    for suffix in (".json", ".npz"):
-        shutil.copy(records / f"numpy{suffix}", tmp_path)
+    copy_record(records, tmp_path, "numpy")
+    if damaged == "outputs":
+        damaged = json.loads((tmp_path / "numpy.json").read_text())["outputs"]["file"]
     data = (tmp_path / damaged).read_bytes()
     (tmp_path / damaged).write_bytes(data[: len(data) // 2])
     result = report(tmp_path, "numpy")
     assert result.returncode == 1
-    assert "unreadable" in result.stdout and damaged in result.stdout, result.stdout
+    assert ("unreadable" in result.stdout or "SHA-256 is not the one" in result.stdout) and damaged in result.stdout, \
+        result.stdout
+
+
+def test_nan_in_an_output_is_a_disagreement_not_agreement(records, tmp_path):
+    """A comparison written ``units > 1`` is False for NaN; the report counts NaN as a disagreement."""
+    import hashlib
+
+    import numpy as np
+
+    for name in ("numpy", "SloppyOnRandomValues"):
+        copy_record(records, tmp_path, name)
+    path = tmp_path / "SloppyOnRandomValues.json"
+    rec = json.loads(path.read_text())
+    npz = tmp_path / rec["outputs"]["file"]
+    with np.load(npz) as z:
+        arrays = {k: np.full_like(z[k], np.nan) for k in z.files}
+    np.savez(npz, **arrays)
+    rec["outputs"]["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    rec["results"] = [r | {"outcome": "passed"} for r in rec["results"]]
+    rec["verdict"] = {"headline": "CONFORMANT", "not_conformant": [], "no_verdict": []}
+    path.write_text(json.dumps(rec))
+    result = report(tmp_path, "numpy,SloppyOnRandomValues")
+    assert result.returncode == 1 and "pair(s) disagree beyond tolerance" in result.stdout, result.stdout[-3000:]

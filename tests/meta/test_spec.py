@@ -122,7 +122,7 @@ def test_a_broken_spec_stops_the_suite_at_collection(tmp_path):
     root = Path(__file__).resolve().parents[2]
     for name in ("conftest.py", "pyproject.toml"):
         shutil.copy(root / name, tmp_path / name)
-    for name in ("backends", "spec", "tests"):
+    for name in ("backends", "report", "spec", "tests"):
         shutil.copytree(root / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
     _edit(tmp_path / "spec" / "cases" / "exercises.json", lambda d: d["cases"][0].update(id="fig_7_2_1"))
     result = subprocess.run([sys.executable, "-m", "pytest", "tests", "--ignore=tests/meta", "--backend=numpy",

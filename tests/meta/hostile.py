@@ -1,0 +1,131 @@
+"""Adapters that try to pass without conforming, and adapters whose environment
+hooks raise: each must end in NOT CONFORMANT, NO VERDICT or a usage error,
+never in CONFORMANT and never in an INTERNALERROR.  (``test_sealed_runs.py``)
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from backends.base import Backend
+from backends.numpy import NumpyBackend
+
+
+class ImplementsNothing(Backend):
+    """Converts data and nothing else; declares no manifest: every verb raises NotImplementedError."""
+
+    module = "numpy"
+
+    def asarray(self, a, *, dtype, device):
+        return self.lib.array(a, dtype=dtype)
+
+    def to_numpy(self, x):
+        return self.lib.asarray(x)
+
+    def device_of(self, x):
+        return "cpu"
+
+    def dtype_of(self, x):
+        return str(x.dtype)
+
+
+class DeclaresNothingItHas(NumpyBackend):
+    """Declares an empty manifest: every verb is outside it, so every check skips."""
+
+    verbs = ()
+
+
+class OnlyGPU(NumpyBackend):
+    """Declares GPU dtypes only; on a machine without a GPU nothing can run."""
+
+    dtypes = {"gpu": ("float32", "float64")}
+
+    def gpu_unavailable_reason(self):
+        return "no GPU here (simulated)"
+
+
+class SkipsItself(NumpyBackend):
+    """Calls pytest.skip() in its built-in op instead of listing a known deviation."""
+
+    def conv2d(self, X, K):
+        pytest.skip("conv2d is flaky on this framework")
+
+
+class XfailsItself(NumpyBackend):
+    """Calls pytest.xfail() in corr2d instead of listing a known deviation."""
+
+    def corr2d(self, X, K):
+        pytest.xfail("corr2d is known to be off")
+
+
+class SkipsInNumerics(NumpyBackend):
+    """Skips from its numerics hook (the test's setup)."""
+
+    def numerics(self, device, dtype, precision="strict"):
+        if dtype == "float16":
+            pytest.skip("float16 is not interesting")
+        return super().numerics(device, dtype, precision)
+
+
+class TeardownLeak(NumpyBackend):
+    """Leaks a reported setting after one test: the leak check fails it in teardown."""
+
+    _state = {"counter": 0}
+
+    def precision_settings(self):
+        return {"counter": self._state["counter"]}
+
+    def corr2d(self, X, K):
+        self._state["counter"] += 1
+        return super().corr2d(X, K)
+
+
+class VersionRaises(NumpyBackend):
+    """Its version() raises: the header and the record must not die of it."""
+
+    def version(self):
+        raise RuntimeError("no version here")
+
+
+class MovesTheResults(NumpyBackend):
+    """Points CONV_CONFORMANCE_RESULTS elsewhere in the middle of the run."""
+
+    def conv2d(self, X, K):
+        os.environ["CONV_CONFORMANCE_RESULTS"] = os.environ.get("CC_META_ELSEWHERE", "/nonexistent/elsewhere")
+        return super().conv2d(X, K)
+
+
+class InitRaises(NumpyBackend):
+    def __init__(self):
+        raise RuntimeError("cannot construct")
+
+
+class LoadRaises(NumpyBackend):
+    def load(self):
+        raise KeyError("load went wrong")
+
+
+class GPUReasonRaises(NumpyBackend):
+    dtypes = {"cpu": ("float32", "float64"), "gpu": ("float32",)}
+
+    def gpu_unavailable_reason(self):
+        raise RuntimeError("driver query failed")
+
+
+class LoadSkips(NumpyBackend):
+    def load(self):
+        pytest.skip("not today")
+
+
+class NoTrainableDtype(NumpyBackend):
+    train_dtypes = ()
+
+
+class UnknownDtype(NumpyBackend):
+    dtypes = {"cpu": ("float32", "float8")}
+
+
+class AnotherReference(NumpyBackend):
+    """A second, conforming adapter: a second env of a matrix run."""

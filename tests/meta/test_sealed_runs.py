@@ -1,0 +1,444 @@
+"""Sealed runs: CONFORMANT and AGREE only for a complete, clean run.
+
+Every way a run can see less than the whole suite -- filtered, interrupted,
+short of checks, skipped by the adapter itself, an adapter that implements
+nothing or can run nowhere -- must end in NOT CONFORMANT or NO VERDICT, write
+no record or one marked incomplete, and make the agreement report refuse.  A
+record is believed only for its own matrix run, spec and suite, with its own
+outputs.  And no adapter, option or folder ends the run in an INTERNALERROR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.meta.test_broken_adapters import ROOT, run_suite
+
+H = "tests.meta.hostile"
+
+
+def pytest_run(*args: str, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
+    """The suite in a subprocess, with the options given and nothing else of ours."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CONV_CONFORMANCE_", "CC_META_"))}
+    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, env=base | (env or {}),
+                          capture_output=True, text=True, timeout=600)
+
+
+def conformance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return pytest_run(str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), "--device=cpu", "-q",
+                      "--tb=line", "-p", "no:cacheprovider", *args, env=env)
+
+
+def report(folder, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "report", str(folder), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def open_run(folder, expect: str = "numpy") -> str:
+    opened = subprocess.run([sys.executable, "-m", "report", "open", str(folder), "--expect", expect], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert opened.returncode == 0, opened.stderr
+    return json.loads((folder / "matrix.json").read_text())["run_id"]
+
+
+def record(folder, backend: str = "numpy") -> dict:
+    return json.loads((folder / f"{backend}.json").read_text())
+
+
+def verdict_line(result, backend: str = "numpy") -> str:
+    m = re.search(rf"verdict: {re.escape(backend)}: ([A-Z ]+[A-Z])", result.stdout)
+    return m.group(1) if m else ""
+
+
+def says_agree(out: str) -> bool:
+    return re.search(r"^(\*\*)?AGREE", out, re.M) is not None
+
+
+def assert_refused(folder, expect: str = "numpy", *words: str) -> str:
+    merged = report(folder, "--expect", expect)
+    out = merged.stdout + merged.stderr
+    assert merged.returncode == 1, out[-3000:]
+    assert not says_agree(out) and "Traceback" not in out, out[-3000:]
+    for w in words:
+        assert w in out, f"{w!r} not in the report:\n{out[-3000:]}"
+    return out
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory):
+    """One complete numpy run in a matrix run: the record everything else is compared with."""
+    folder = tmp_path_factory.mktemp("whole")
+    open_run(folder)
+    result = conformance("--backend=numpy", f"--results-dir={folder}")
+    assert result.returncode == 0, result.stdout[-3000:]
+    return folder
+
+
+# -- a verdict never contradicts the run -------------------------------------
+
+
+def test_a_whole_clean_run_is_conformant_complete_and_agrees(whole):
+    rec = record(whole)
+    assert rec["verdict"]["headline"] == "CONFORMANT" and rec["run"]["complete"] is True
+    assert rec["run"]["exit_status"] == 0 and rec["run"]["narrowed"] == []
+    assert all(row["missing"] == [] for row in rec["run"]["tripwire"])
+    import spec
+
+    assert rec["suite"] == {"version": spec.SUITE_VERSION, "spec_fingerprint": spec.fingerprint()}
+    assert rec["run"]["id"] == json.loads((whole / "matrix.json").read_text())["run_id"]
+    assert re.fullmatch(r"[0-9a-f]{64}", rec["outputs"]["sha256"]) and (whole / rec["outputs"]["file"]).exists()
+    merged = report(whole, "--expect", "numpy")
+    assert merged.returncode == 0 and "AGREE" in merged.stdout, merged.stdout[-3000:]
+
+
+FILTERS = {
+    "-k learning": ["-k", "learning"],
+    "--deselect": ["--deselect",
+                   "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"],
+    "-x after nothing failed": ["-x", "-k", "edge"],
+    "--co": ["--co"],
+}
+
+
+@pytest.mark.parametrize("how", sorted(FILTERS))
+def test_a_filtered_run_has_no_verdict_and_the_report_refuses_its_record(how, tmp_path):
+    open_run(tmp_path)
+    result = conformance("--backend=numpy", f"--results-dir={tmp_path}", *FILTERS[how])
+    assert verdict_line(result) == "NO VERDICT", result.stdout[-3000:]
+    assert "CONFORMANT" not in result.stdout.split("verdict:")[-1].splitlines()[0]
+    rec = record(tmp_path)
+    assert rec["run"]["complete"] is False and rec["verdict"]["headline"] == "NO VERDICT"
+    assert_refused(tmp_path, "numpy", "an incomplete record")
+    partial = report(tmp_path, "--partial")
+    assert partial.returncode == 1 and "PARTIAL" in partial.stdout and not says_agree(partial.stdout)
+
+
+def test_a_narrower_path_has_no_verdict(tmp_path):
+    open_run(tmp_path)
+    result = pytest_run(str(ROOT / "tests" / "test_edge_detection.py"), "--backend=numpy", "-q",
+                        "-p", "no:cacheprovider", f"--results-dir={tmp_path}")
+    assert result.returncode == 0 and verdict_line(result) == "NO VERDICT", result.stdout[-3000:]
+    assert record(tmp_path)["run"]["complete"] is False
+    assert_refused(tmp_path, "numpy", "an incomplete record", "the run was narrowed (path ")
+
+
+@pytest.mark.parametrize("how, status", [(["-k", "nothing_matches_this"], 5), (["-m", "no_such_marker"], 4)])
+def test_a_run_that_selects_nothing_fails_and_leaves_an_incomplete_record(how, status, tmp_path):
+    open_run(tmp_path)
+    result = conformance("--backend=numpy", f"--results-dir={tmp_path}", *how)
+    assert result.returncode == status, result.stdout[-2000:]  # pytest: no tests ran; an unknown marker
+    assert verdict_line(result) == "NO VERDICT"
+    assert record(tmp_path)["run"]["complete"] is False
+    assert_refused(tmp_path, "numpy", "an incomplete record")
+
+
+def test_last_failed_narrows_the_run(tmp_path):
+    """``--lf`` runs only what failed last time: a run of one test is no verdict."""
+    cache = tmp_path / "cache"
+    (cache / "v" / "cache").mkdir(parents=True)
+    failed = "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    (cache / "v" / "cache" / "lastfailed").write_text(json.dumps({failed: True}))
+    out = tmp_path / "out"
+    open_run(out)
+    result = pytest_run("tests", "--ignore=tests/meta", "--backend=numpy", "--device=cpu", "-q", "--lf",
+                        "-o", f"cache_dir={cache}", f"--results-dir={out}")
+    assert "1 passed" in result.stdout and verdict_line(result) == "NO VERDICT", result.stdout[-2000:]
+    assert "--lf" in record(out)["run"]["narrowed"]
+    assert_refused(out, "numpy", "an incomplete record")
+
+
+def test_a_stale_xfail_entry_stops_the_run_and_its_record_is_incomplete(tmp_path):
+    lists = tmp_path / "xfails"
+    lists.mkdir()
+    (lists / "numpy.txt").write_text("xfail: a typo\nupstream: https://example.org/1\n"
+                                     "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-nope]\n")
+    out = tmp_path / "out"
+    open_run(out)
+    result = conformance("--backend=numpy", f"--results-dir={out}", f"--xfails={lists}")
+    assert result.returncode == 4, result.stdout[-2000:]
+    assert "CONFORMANT" not in verdict_line(result) or verdict_line(result) == "NO VERDICT"
+    assert not (out / "numpy.json").exists() or record(out)["run"]["complete"] is False
+    assert_refused(out, "numpy")
+
+
+def test_an_interrupted_run_leaves_an_incomplete_record(tmp_path):
+    open_run(tmp_path, "numpy,Hangs")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"),
+         "--backend=numpy,tests.meta.broken:Hangs", "--device=cpu", "-p", "no:cacheprovider", "-q",
+         f"--results-dir={tmp_path}", "--timeout=120"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(10)  # numpy's tests are done, and Hangs' first corr2d sleeps
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, out[-2000:]  # pytest: interrupted
+    assert "verdict: numpy: NO VERDICT" in out and "the run was interrupted" in out, out[-3000:]
+    for backend in ("numpy", "Hangs"):
+        rec = record(tmp_path, backend)
+        assert rec["run"]["complete"] is False and rec["run"]["exit_status"] == 2
+    assert_refused(tmp_path, "numpy,Hangs", "an incomplete record", "the run was interrupted")
+
+
+def test_an_error_in_teardown_fails_the_test_and_the_verdict(tmp_path):
+    """The settings-leak check fires in teardown: pytest says 'error'; the verdict and the record agree."""
+    result = conformance(f"--backend={H}:TeardownLeak", f"--results-dir={tmp_path}", "-k", "fig_7_2_1")
+    assert result.returncode == 1 and " error" in result.stdout.splitlines()[-1], result.stdout[-2000:]
+    assert verdict_line(result, "TeardownLeak") == "NOT CONFORMANT"
+    errors = [r for r in record(tmp_path, "TeardownLeak")["results"] if r["outcome"] == "error"]
+    assert errors and all(r["reason"].startswith("error in teardown: ") and "did not restore" in r["reason"]
+                          for r in errors)
+
+
+def test_the_tripwire_never_prints_conformant_above_itself():
+    """A test lost without any option saying so (a plugin dropped it) fails the run, and the verdict says why."""
+    dropped = "test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    result = conformance("--backend=numpy", "-p", "tests.meta.plugins", env={"CC_META_DROP": dropped})
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert verdict_line(result) == "NO VERDICT"
+    assert "tripwire: 1 check(s) the spec asks did not run (first: numpy-cpu-float32: " \
+           "test_edge_detection[edge_6x8-conv2d])" in result.stdout
+
+
+def test_running_tests_twice_cannot_make_up_for_one_that_did_not_run():
+    """xdist --dist each runs every test on each worker: twice the count, but one check is still missing."""
+    dropped = "test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    result = conformance("--backend=numpy", "-p", "tests.meta.plugins", "-p", "xdist", "-n", "2", "--dist", "each",
+                         env={"CC_META_DROP": dropped})
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "numpy-cpu-float32                  expected   99  ran   98" in result.stdout
+    assert "ran fewer checks than the spec asks" in result.stdout
+
+
+@pytest.mark.parametrize("how", [["--rootdir", "{tmp}"], ["-k", ""], ["-k", " "], ["-m", ""]])
+def test_the_tripwire_cannot_be_switched_off_by_spelling(how, tmp_path):
+    dropped = "test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in how]
+    result = conformance("--backend=numpy", "-p", "tests.meta.plugins", *args, env={"CC_META_DROP": dropped})
+    assert result.returncode == 1 and "ran fewer checks than the spec asks" in result.stdout, result.stdout[-2000:]
+
+
+def test_the_tripwire_holds_when_run_from_another_folder(tmp_path):
+    dropped = "test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
+    result = pytest_run(str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), "--backend=numpy",
+                        "--device=cpu", "-q", "-p", "no:cacheprovider", "-p", "tests.meta.plugins",
+                        env={"CC_META_DROP": dropped, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+    assert result.returncode == 1 and "ran fewer checks than the spec asks" in result.stdout, result.stdout[-2000:]
+
+
+def test_an_adapter_that_implements_nothing_is_not_conformant(tmp_path):
+    open_run(tmp_path, "ImplementsNothing")
+    result = conformance(f"--backend={H}:ImplementsNothing", f"--results-dir={tmp_path}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert verdict_line(result, "ImplementsNothing") == "NOT CONFORMANT"
+    assert "below the core conformance level (docs/adapters.md)" in result.stdout
+    out = assert_refused(tmp_path, "ImplementsNothing", "ImplementsNothing: NOT CONFORMANT: below the core")
+    assert "| pass |" not in out and "| pass, but the backend is NOT CONFORMANT |" in out
+
+
+def test_an_adapter_that_can_run_nowhere_here_is_an_error(tmp_path):
+    """GPU dtypes only, on a machine without a GPU, under the default --device all: no check ran."""
+    result = pytest_run(str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), f"--backend={H}:OnlyGPU",
+                        "-q", "-p", "no:cacheprovider", f"--results-dir={tmp_path}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert verdict_line(result, "OnlyGPU") == "NO VERDICT"
+    assert "no check ran for this backend (every target was skipped)" in result.stdout
+    assert record(tmp_path, "OnlyGPU")["run"]["complete"] is False
+
+
+@pytest.mark.parametrize("adapter, words", [
+    ("SkipsItself", "pytest.skip('conv2d is flaky on this framework') was called during the test, not by the suite"),
+    ("XfailsItself", "pytest.xfail('corr2d is known to be off') was called during the test, not by the suite"),
+    ("SkipsInNumerics", "pytest.skip('float16 is not interesting') was called during setup, not by the suite"),
+])
+def test_a_skip_or_xfail_raised_by_the_adapter_is_a_failure(adapter, words):
+    result = conformance(f"--backend={H}:{adapter}", "-rfE")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert words in result.stdout and f"spec/xfails/{adapter}.txt" in result.stdout, result.stdout[-3000:]
+    assert verdict_line(result, adapter) == "NOT CONFORMANT"
+
+
+# -- a record says what run it came from, and the report believes nothing else --
+
+
+def _copy(src, dst, backend: str = "numpy"):
+    rec = record(src, backend)
+    shutil.copy(src / f"{backend}.json", dst)
+    shutil.copy(src / rec["outputs"]["file"], dst)
+    shutil.copy(src / "matrix.json", dst)
+
+
+def test_a_record_left_by_an_earlier_matrix_run_is_refused(tmp_path):
+    """The failed-install case: run 2 is opened, one env never runs, its record from run 1 stays."""
+    first = open_run(tmp_path, "numpy,AnotherReference")
+    assert conformance(f"--backend=numpy,{H}:AnotherReference", f"--results-dir={tmp_path}").returncode == 0
+    assert report(tmp_path).returncode == 0
+    second = open_run(tmp_path, "numpy,AnotherReference")
+    assert conformance("--backend=numpy", f"--results-dir={tmp_path}").returncode == 0  # AnotherReference: no env
+    out = assert_refused(tmp_path, "numpy,AnotherReference",
+                         f"AnotherReference.json: from matrix run {first}", f"not from this run {second}",
+                         "did AnotherReference's env fail to install, or not run?")
+    assert "numpy.json: from matrix run" not in out
+
+
+def test_without_an_opened_matrix_run_the_report_refuses(whole, tmp_path):
+    _copy(whole, tmp_path)
+    (tmp_path / "matrix.json").unlink()
+    assert_refused(tmp_path, "numpy", "no matrix run was opened here")
+
+
+def _edited(whole, tmp_path, edit):
+    _copy(whole, tmp_path)
+    rec = record(tmp_path)
+    edit(rec)
+    (tmp_path / "numpy.json").write_text(json.dumps(rec))
+    return tmp_path
+
+
+def test_a_record_that_predates_its_matrix_run_is_refused(whole, tmp_path):
+    def earlier(rec):
+        rec["run"]["started_ts"] -= 3600
+    assert_refused(_edited(whole, tmp_path, earlier), "numpy", "before this matrix run was opened")
+
+
+@pytest.mark.parametrize("field, words", [("spec_fingerprint", "records of another spec fingerprint"),
+                                          ("version", "records of another suite version")])
+def test_records_of_another_spec_or_suite_are_refused(whole, tmp_path, field, words):
+    def other(rec):
+        rec["suite"][field] = "0" * 64 if field == "spec_fingerprint" else "0.0.1"
+    assert_refused(_edited(whole, tmp_path, other), "numpy", words)
+
+
+def test_outputs_whose_hash_does_not_match_are_refused(whole, tmp_path):
+    _copy(whole, tmp_path)
+    npz = tmp_path / record(tmp_path)["outputs"]["file"]
+    with np.load(npz) as z:
+        arrays = {k: z[k] + (1e-3 if i == 0 else 0) for i, k in enumerate(z.files)}
+    np.savez(npz, **arrays)  # a valid file, other values: another run's outputs
+    assert_refused(tmp_path, "numpy", "its SHA-256 is not the one numpy.json states")
+
+
+@pytest.mark.parametrize("path", [("run",), ("run", "complete"), ("verdict",), ("outputs", "sha256"), ("suite",),
+                                  ("results", 0, "outcome")])
+def test_a_record_with_a_missing_field_is_a_named_problem(whole, tmp_path, path):
+    def drop(rec):
+        node = rec
+        for p in path[:-1]:
+            node = node[p]
+        del node[path[-1]]
+    out = assert_refused(_edited(whole, tmp_path, drop), "numpy", "numpy.json: malformed record")
+    assert "Traceback" not in out
+
+
+def test_partial_never_says_agree(whole, tmp_path):
+    _copy(whole, tmp_path)
+    merged = report(tmp_path, "--partial")
+    assert merged.returncode == 1 and "PARTIAL" in merged.stdout and not says_agree(merged.stdout)
+
+
+# -- no record is lost because of another backend, and none is torn ----------
+
+
+def test_a_backend_whose_version_raises_fails_alone_and_the_others_records_are_kept(tmp_path):
+    result = conformance(f"--backend=numpy,{H}:VersionRaises", f"--results-dir={tmp_path}")
+    assert result.returncode == 1 and "INTERNALERROR" not in result.stdout + result.stderr, result.stdout[-3000:]
+    assert verdict_line(result, "VersionRaises") == "NOT CONFORMANT"
+    assert "version() raised RuntimeError: no version here" in result.stdout
+    assert record(tmp_path)["verdict"]["headline"] == "CONFORMANT" and record(tmp_path)["run"]["complete"]
+    assert "version() raised" in " ".join(record(tmp_path, "VersionRaises")["verdict"]["not_conformant"])
+
+
+def test_where_records_go_is_read_once_at_the_start(tmp_path):
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    result = conformance(f"--backend={H}:MovesTheResults", env={"CONV_CONFORMANCE_RESULTS": str(here),
+                                                                 "CC_META_ELSEWHERE": str(elsewhere)})
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert (here / "MovesTheResults.json").exists() and not elsewhere.exists()
+
+
+def test_concurrent_runs_on_one_folder_never_mix_files(tmp_path):
+    open_run(tmp_path)
+    results = []
+
+    def run():
+        results.append(conformance("--backend=numpy", f"--results-dir={tmp_path}"))
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stdout[-1000:] for r in results]
+    rec = record(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("numpy*")) == sorted(["numpy.json", rec["outputs"]["file"]])
+    merged = report(tmp_path, "--expect", "numpy")
+    assert merged.returncode == 0 and "AGREE" in merged.stdout, merged.stdout[-2000:]
+
+
+def test_a_registered_name_that_is_taken_is_an_error_naming_both_classes():
+    result = run_suite("tests.meta.takes_a_name:ClaimsNumpy")
+    assert result.returncode == 4 and "INTERNALERROR" not in result.stdout + result.stderr
+    assert ("backend name 'numpy' of tests.meta.takes_a_name.ClaimsNumpy is already taken by "
+            "backends.numpy.NumpyBackend") in result.stderr
+
+
+# -- no INTERNALERROR ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, env, words", [
+    (["--backend=,"], {}, "--backend ',' names no backend"),
+    ([], {"CONV_CONFORMANCE_BACKEND": " "}, "CONV_CONFORMANCE_BACKEND is set but blank"),
+    (["--backend=:"], {}, "cannot load adapter ':'"),
+    ([f"--backend={H}:NoSuchClass"], {}, "AttributeError"),
+    ([f"--backend={H}:InitRaises"], {}, "InitRaises() raised RuntimeError: cannot construct"),
+    ([f"--backend={H}:LoadRaises"], {}, "load() raised KeyError"),
+    ([f"--backend={H}:LoadSkips"], {}, "load() raised Skipped: not today"),
+    ([f"--backend={H}:GPUReasonRaises", "--device=all"], {}, "gpu_unavailable_reason() raised RuntimeError"),
+    ([f"--backend={H}:NoTrainableDtype"], {}, "no declared dtype is in train_dtypes"),
+    ([f"--backend={H}:UnknownDtype"], {}, "its manifest names ['float8']"),
+    (["--backend=numpy", "--results-dir=/proc/no/such/folder"], {}, "cannot write records there"),
+])
+def test_no_internal_error(args, env, words):
+    base = [str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), "-q", "-p", "no:cacheprovider"]
+    if not any(a.startswith("--device") for a in args):
+        base.append("--device=cpu")
+    result = pytest_run(*base, *args, env=env)
+    out = result.stdout + result.stderr
+    assert result.returncode == 4 and "INTERNALERROR" not in out and "Traceback" not in out, out[-3000:]
+    assert words in out, out[-3000:]
+
+
+# -- what a record names: the suite and the spec ------------------------------
+
+
+def test_the_suite_version_is_the_one_pyproject_declares():
+    import tomllib
+
+    import spec
+
+    assert tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"] == spec.SUITE_VERSION
+
+
+@pytest.mark.parametrize("edit", ["cases/cross_correlation.json", "schema.json", "numerics.py"])
+def test_the_spec_fingerprint_changes_with_any_case_schema_or_tolerance_code(tmp_path, edit):
+    import spec
+
+    shutil.copytree(ROOT / "spec", tmp_path / "spec")
+    path = tmp_path / "spec" / edit
+    path.write_text(path.read_text() + "\n")
+    changed = subprocess.run([sys.executable, "-c", "import spec; print(spec.fingerprint())"], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(tmp_path)}, capture_output=True, text=True)
+    assert changed.returncode == 0, changed.stderr
+    assert re.fullmatch(r"[0-9a-f]{64}", changed.stdout.strip()) and changed.stdout.strip() != spec.fingerprint()
