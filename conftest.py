@@ -30,7 +30,7 @@ import pytest
 
 import backends
 from spec import numerics
-from tests import support
+from tests import globalstate, support
 
 BACKEND_HELP = (
     "backends to test: a name, a comma list, 'all' (every shipped adapter), or an import path "
@@ -268,6 +268,7 @@ def _numerics(request: pytest.FixtureRequest):
             if target is None:
                 break
             bk = target.backend
+            state = globalstate.snapshot()
             before = bk.precision_settings()
             with bk.numerics(target.device, target.dtype, target.precision):
                 yield
@@ -275,6 +276,13 @@ def _numerics(request: pytest.FixtureRequest):
             if leaked:
                 pytest.fail(f"{bk.label}.numerics({target.device!r}, {target.dtype!r}, {target.precision!r}) did not "
                             "restore: " + ", ".join(f"{k} was {a!r}, is now {b!r}" for k, (a, b) in leaked.items()),
+                            pytrace=False)
+            changed = globalstate.changed(state, globalstate.snapshot())
+            if request.node.module.__name__.endswith("test_conv_layer"):  # building a layer may draw its weight
+                changed = {k: v for k, v in changed.items() if not k.startswith(globalstate.RNG)}
+            if changed:
+                pytest.fail(f"{bk.label}: the test left global state changed (the suite's own snapshot, not the "
+                            "adapter's): " + ", ".join(f"{k} was {a!r}, is now {b!r}" for k, (a, b) in changed.items()),
                             pytrace=False)
             return
     yield

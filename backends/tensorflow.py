@@ -158,7 +158,7 @@ class TensorflowBackend(Backend):
         tf = self.lib
         with tf.device(_DEVICE_NAMES[device]):
             layer = self._book_conv2d(kernel_size, dtype)
-            layer(tf.zeros(kernel_size, dtype=dtype))
+            layer.build(kernel_size)  # registers the weights without a forward pass (no corr2d involved)
         # Keras 3 names a weight "weight"; Keras 2 named it "conv2d/weight:0".
         return {w.name.split("/")[-1].split(":")[0]: tuple(w.shape) for w in layer.trainable_weights}
 
@@ -175,10 +175,11 @@ class TensorflowBackend(Backend):
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         tf = self.lib
         with tf.device(X.device):
-            if initial is None:
-                # Seeds Python's, NumPy's and TensorFlow's global generators.
-                tf.keras.utils.set_random_seed(seed)
-            conv = tf.keras.layers.Conv2D(1, kernel_size, use_bias=False, dtype=X.dtype.name)
+            # The layer's default initialiser, seeded on its own: no global generator is seeded or drawn
+            # from (keras.utils.set_random_seed would reseed Python's, NumPy's and TensorFlow's).
+            init = tf.keras.initializers.GlorotUniform(seed=seed)
+            conv = tf.keras.layers.Conv2D(1, kernel_size, use_bias=False, dtype=X.dtype.name,
+                                          kernel_initializer=init)
             # Keras convolutions are NHWC: one example, one channel.
             X4, Y4 = tf.reshape(X, (1, *X.shape, 1)), tf.reshape(Y, (1, *Y.shape, 1))
             conv.build(X4.shape)

@@ -91,9 +91,11 @@ def load_file(path: Path, validator=None) -> list[Case]:
     """Parse and check one section file (plain JSON: no pickle, no code)."""
     validator = validator or _validator()
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        doc = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant, parse_float=_finite)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpecError(f"{path}: not readable JSON: {exc}") from exc
+    except _NotFinite as exc:
+        raise SpecError(f"{path}: {exc}: every value of the spec is a finite number") from exc
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))
     if errors:
         err = errors[0]
@@ -104,6 +106,22 @@ def load_file(path: Path, validator=None) -> list[Case]:
     for case in cases:
         _check_shapes(case)
     return cases
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str):
+    """Python's json reads NaN, Infinity and -Infinity, which JSON does not have; the spec refuses them."""
+    raise _NotFinite(f"{name} is not a number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not np.isfinite(value):
+        raise _NotFinite(f"{text} overflows to {value}")
+    return value
 
 
 def _case_id_at(doc, path) -> str:

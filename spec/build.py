@@ -77,7 +77,9 @@ def cross_correlation():
         cases.append(correlation(
             f"shape_{xs[0]}x{xs[1]}_k{ks[0]}x{ks[1]}", f"{s}, eq. (7.2.1)",
             f"output shape (nh-kh+1) x (nw-kw+1) = {out[0]}x{out[1]}", small_ints(xs), small_ints(ks)[::-1]))
-    for xs, ks in [((2, 2), (3, 3)), ((4, 2), (1, 3)), ((2, 5), (3, 1))]:
+    # One larger (the book's corr2d then returns an empty array), and two or more larger on either axis.
+    for xs, ks in [((2, 2), (3, 3)), ((4, 2), (1, 3)), ((2, 5), (3, 1)), ((2, 2), (4, 4)), ((3, 5), (3, 8)),
+                   ((6, 2), (9, 1))]:
         cases.append({
             "id": f"kernel_larger_{xs[0]}x{xs[1]}_k{ks[0]}x{ks[1]}", "kind": "error", "source": f"{s}, eq. (7.2.1)",
             "description": "a kernel larger than the input on an axis has no valid position: "
@@ -156,23 +158,35 @@ def conv_vs_corr():
     ]
 
 
-def receptive_field():
-    s = "7.2.6"
-    K1, K2 = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, -1.0], [2.0, 1.0]])
-    Y = oracle.corr2d(THREE_BY_THREE, K1)
+def stacked(case_id: str, description: str, X, K1, K2) -> dict:
+    """Gradients through ``Z = corr(corr(X, K1), K2)``: of ``Z.sum()``, and of ``Y[0, 0]``."""
+    Y = oracle.corr2d(X, K1)
     Z = oracle.corr2d(Y, K2)
     dZ_dY = oracle.corr2d_input_grad(Y.shape, K2, np.ones_like(Z))
     seed = np.zeros_like(Y)
     seed[0, 0] = 1
-    return s, "Feature Map and Receptive Field", [{
-        "id": "stacked_2x2", "kind": "receptive_field", "source": s,
-        "description": "two stacked 2x2 layers on the 3x3 input: the single output z sees all 9 inputs, "
-                       "Y[0, 0] of the first layer only its 4 window positions",
-        "inputs": {"X": THREE_BY_THREE.tolist(), "K1": K1.tolist(), "K2": K2.tolist()},
-        "expected": {"grad_z": oracle.corr2d_input_grad((3, 3), K1, dZ_dY).tolist(),
-                     "grad_y00": oracle.corr2d_input_grad((3, 3), K1, seed).tolist()},
+    return {
+        "id": case_id, "kind": "receptive_field", "source": "7.2.6", "description": description,
+        "inputs": {"X": X.tolist(), "K1": K1.tolist(), "K2": K2.tolist()},
+        "expected": {"grad_z": oracle.corr2d_input_grad(X.shape, K1, dZ_dY).tolist(),
+                     "grad_y00": oracle.corr2d_input_grad(X.shape, K1, seed).tolist()},
         "tolerance": EXACT,
-    }]
+    }
+
+
+def receptive_field():
+    s = "7.2.6"
+    return s, "Feature Map and Receptive Field", [
+        stacked("stacked_2x2", "two stacked 2x2 layers on the 3x3 input: the single output z sees all 9 inputs, "
+                "Y[0, 0] of the first layer only its 4 window positions",
+                THREE_BY_THREE, np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, -1.0], [2.0, 1.0]])),
+        # Z has 3x3 = 9 elements: the gradient of Z.mean() is 1/9 of that of Z.sum(), and a wrong axis,
+        # a transposed kernel or a gradient taken through one layer only all give other values.
+        stacked("stacked_5x6_k2x3_k2x2", "a 2x3 then a 2x2 layer on a 5x6 input: Z is 3x3, so the gradient of "
+                "Z.sum() is not that of Z.mean(); Y[0, 0] sees its 2x3 window",
+                small_ints((5, 6)), np.array([[1.0, 2.0, -1.0], [3.0, -2.0, 1.0]]),
+                np.array([[2.0, -1.0], [1.0, 3.0]])),
+    ]
 
 
 def exercises():

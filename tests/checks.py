@@ -33,7 +33,8 @@ PER_CASE = (
     ("test_receptive_field", "receptive_field", None),
 )
 #: Tests that run each learning case once per trainable target.
-LEARNING = ("test_replay_from_own_initialisation", "test_losses_from_fixed_start", "test_contraction_bound")
+LEARNING = ("test_replay_from_own_initialisation", "test_losses_from_fixed_start", "test_contraction_bound",
+            "test_seed_decides_the_start")
 #: Tests that run once per target, with no case.
 PER_TARGET = ("test_numerics_restores_after_an_error", "test_repeat_gives_same_bits")
 #: The verbs of which one must pass everywhere for the core conformance level.

@@ -89,7 +89,20 @@ def read_result(target, actual, *, what: str) -> np.ndarray:
     if dtype != target.dtype:
         pytest.fail(f"{what}: the result is {dtype}, but the inputs were {target.dtype} "
                     "(a silent up- or down-cast)", pytrace=False)
-    return values.astype(np.float64)
+    values = values.astype(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():  # every value the suite reads, from every verb: NaN compares False with any bound
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        pytest.fail(f"{what}: {int(bad.sum())} value(s) are NaN or inf, first at {where}", pytrace=False)
+    return values
+
+
+def check(condition: bool, message: str) -> None:
+    """Fail with ``message`` unless ``condition``: a check that survives ``python -O`` and
+    ``--assert=plain`` (a bare ``assert`` does not)."""
+    __tracebackhide__ = True
+    if not condition:
+        pytest.fail(message, pytrace=False)
 
 
 def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarray | float, what: str,
@@ -98,7 +111,7 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
     """Assert that a native result equals ``expected`` within ``tolerance``.
 
     Checks, in order: that the adapter can read the result back, its device,
-    its dtype, its shape, that every value is finite, then each value against
+    its dtype, that every value is finite, its shape, then each value against
     its elementwise tolerance.  ``hypotheses`` maps a named mistake to the
     output that mistake would produce; a mismatch that fits one says so.
     """
@@ -110,19 +123,17 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
         hint = f" for a {_fmt(input_shape)} input and a {_fmt(kernel_shape)} kernel" if input_shape else ""
         pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)}{hint}"
                     f"{describe_shape(got.shape, expected.shape, input_shape, kernel_shape)}", pytrace=False)
-    bad = ~np.isfinite(got)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        pytest.fail(f"{what}: {int(bad.sum())} value(s) are NaN or inf, first at {where}", pytrace=False)
     err = np.abs(got - expected)
     measure = Measure(float(np.max(err, initial=0.0)), _units(err, tolerance))
     note(max_abs_error=measure.max_abs_error, max_tolerance_units=measure.max_tolerance_units)
-    outside = err > tolerance
+    outside = ~(err <= tolerance)  # NaN-safe: NaN is outside every bound
     if outside.any():
         worst = np.unravel_index(np.argmax(np.where(outside, err - tolerance, -np.inf)), err.shape)
         worst = tuple(int(i) for i in worst)
+        # A mistake fits when the output equals its prediction as rounded to the target's dtype.
         fitting = [name for name, alt in (hypotheses or {}).items()
-                   if alt.shape == got.shape and np.all(np.abs(got - alt) <= tolerance)]
+                   if alt.shape == got.shape and np.all(np.abs(got - alt) <= tolerance + np.abs(
+                       numerics.round_to(alt, target.dtype) - alt))]
         verdict = f"; {fitting[0]}" if fitting else ""
         pytest.fail(
             f"{what}: {int(outside.sum())} of {got.size} values outside tolerance{verdict}\n"
@@ -197,16 +208,12 @@ def check_correlation(target, case: spec.Case, op: str) -> Measure:
     bk = target.backend
     X, K = target.asarray(exp.X), target.asarray(exp.K)
     args = (X, K) if op != "conv2d_layer" else (X, K, target.asarray(exp.b))
-    before = [np.array(bk.to_numpy(a)) for a in args]
     actual = call(bk, op, *args)
     if "seed" in case.data:  # seeded random values: kept for the cross-framework comparison
         try:
             note(output=np.asarray(bk.to_numpy(actual), dtype=np.float64))
         except Exception:
             pass  # unreadable results fail in assert_conforms below, with the reason
-    for name, arg, old in zip(("X", "K", "b")[:len(args)], args, before, strict=True):
-        if not np.array_equal(np.asarray(bk.to_numpy(arg)), old):
-            pytest.fail(f"{op}: modified its input {name} in place", pytrace=False)
     Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
     b = None if exp.b is None else float(exp.b[0])
     hyp = correlation_hypotheses(Xv, Kv, b, target.dtype)
@@ -242,8 +249,9 @@ def call(bk, verb: str, *args, **kwargs):
     declared = bk.verbs is None or verb in bk.verbs
     if not declared:
         note(undeclared_verb=verb)
+    inputs = _inputs(bk, verb, args, kwargs)
     try:
-        return getattr(bk, verb)(*args, **kwargs)
+        result = getattr(bk, verb)(*args, **kwargs)
     except NotImplementedError as exc:
         why = f": {exc}" if str(exc) else ""
         if bk.verbs is not None and declared:
@@ -251,6 +259,30 @@ def call(bk, verb: str, *args, **kwargs):
                         f"NotImplementedError{why}", pytrace=False)
         manifest = " (the manifest agrees)" if bk.verbs is not None else ""
         skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}{why}{manifest}")
+    for name, arg, before in inputs:  # every input of every verb is read back
+        try:
+            after = np.array(bk.to_numpy(arg))
+        except Exception as exc:
+            pytest.fail(f"{verb}: its input {name} cannot be read back after the call ({type(exc).__name__}: "
+                        f"{exc})", pytrace=False)
+        if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
+            pytest.fail(f"{verb}: modified its input {name} in place", pytrace=False)
+    return result
+
+
+def _inputs(bk, verb: str, args: tuple, kwargs: dict) -> list[tuple[str, object, np.ndarray]]:
+    """``(name, native array, copy of its values)`` for every array argument of a verb call."""
+    import inspect
+
+    from backends.base import Backend
+
+    bound = inspect.signature(getattr(Backend, verb)).bind(bk, *args, **kwargs).arguments
+    out = []
+    for name, value in bound.items():
+        if name == "self" or value is None or isinstance(value, int | float | str | tuple):
+            continue
+        out.append((name, value, np.array(bk.to_numpy(value))))
+    return out
 
 
 def _fmt(shape) -> str:

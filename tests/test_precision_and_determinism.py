@@ -36,10 +36,11 @@ def test_numerics_restores_after_an_error(target):
                 inside = bk.precision_settings()
                 raise _Inside
         leaked = support.settings_changed(before, bk.precision_settings())
-        assert not leaked, f"{bk.label}.numerics(..., {precision!r}) left settings changed after an exception: {leaked}"
+        support.check(not leaked, f"{bk.label}.numerics(..., {precision!r}) left settings changed after an "
+                      f"exception: {leaked}")
         if precision == "fast" and target.dtype == "float32":
             changed = support.settings_changed(before, inside)
-            assert not changed, f"fast mode should keep the framework's defaults, but changed {changed}"
+            support.check(not changed, f"fast mode should keep the framework's defaults, but changed {changed}")
 
 
 def _bits(a: np.ndarray) -> bytes:

@@ -7,6 +7,7 @@ asserts that it fails, with the words that name the mistake.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import numpy as np
 
@@ -364,3 +365,73 @@ class FlipsOnTheEdgeImage(NumpyBackend):
 
     def corr2d_matmul(self, X, K):
         return super().corr2d_matmul(X, self._kernel(X, K))
+
+
+class NaNLosses(NumpyBackend):
+    """Learns the right kernel but reports NaN losses (a check written `error > bound` is False for NaN)."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=seed)
+        return Trajectory(t.initial, np.full_like(t.losses, np.nan), t.kernel)
+
+
+class LearnOverwritesY(NumpyBackend):
+    """Learns from a copy, then zeroes the target output it was handed."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y.copy(), kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=seed)
+        Y[...] = 0
+        return t
+
+
+class ReceptiveFieldOverwritesK1(NumpyBackend):
+    def receptive_field(self, X, K1, K2):
+        out = super().receptive_field(X, K1.copy(), K2)
+        K1[...] = 0
+        return out
+
+
+class IgnoresSeed(NumpyBackend):
+    """Draws the initial kernel from NumPy's unseeded global generator."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial,
+                                    seed=int(np.random.randint(1 << 30)))
+
+
+class SameStartForEverySeed(NumpyBackend):
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=0)
+
+
+class SeedsTheGlobalGenerator(NumpyBackend):
+    """Seeds NumPy's global generator (as keras.utils.set_random_seed does) and draws from it."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        if initial is None:
+            np.random.seed(seed)
+            initial = np.random.random_sample(kernel_size).astype(X.dtype)
+        return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=seed)
+
+
+class LeavesErrstate(_Broken):
+    """Silences NumPy's floating-point warnings for the rest of the process."""
+
+    def output(self, Y, X, K):
+        np.seterr(all="ignore")
+        return Y
+
+
+class SetsEnvironment(_Broken):
+    def output(self, Y, X, K):
+        os.environ["CONV_META_LEFT_BEHIND"] = "1"
+        return Y
+
+
+class MeanInReceptiveField(NumpyBackend):
+    """Differentiates Z.mean() where Z.sum() is meant (on a 1x1 Z the two agree)."""
+
+    def receptive_field(self, X, K1, K2):
+        dz, dy = super().receptive_field(X, K1, K2)
+        z_size = (X.shape[0] - K1.shape[0] - K2.shape[0] + 2) * (X.shape[1] - K1.shape[1] - K2.shape[1] + 2)
+        return dz / z_size, dy

@@ -44,6 +44,16 @@ CATALOGUE = {
     "TF32LeftOn": "values agree only to 11-bit precision: float32 computed in TF32",
     "SwitchDoesNotTake": "PrecisionNotApplied: simulated allow_tf32 reads True after it was set to False",
     "Nondeterministic": "the same computation run twice gave different bits, although Nondeterministic promises",
+    "NaNLosses": "losses: 10 value(s) are NaN or inf, first at (0,)",
+    "LearnOverwritesY": "learn_kernel: modified its input Y in place",
+    "ReceptiveFieldOverwritesK1": "receptive_field: modified its input K1 in place",
+    "IgnoresSeed": "twice gave different initial kernels",
+    "SameStartForEverySeed": "the seed is ignored (a fixed start)",
+    "SeedsTheGlobalGenerator": "global RNG state: numpy.random (legacy global) was",
+    "LeavesErrstate": "the test left global state changed (the suite's own snapshot, not the adapter's): "
+                      "numpy.geterr()",
+    "MeanInReceptiveField": "; the gradient of Z.mean() (1/9 of that of Z.sum())",
+    "SetsEnvironment": "os.environ['CONV_META_LEFT_BEHIND'] was '<unset>', is now '1'",
 }
 #: Adapters whose mistake shows only on a (here simulated) GPU.
 DEVICE = {"LeavesOutputOnCPU": "gpu", "TF32LeftOn": "gpu", "SwitchDoesNotTake": "gpu", "Nondeterministic": "gpu"}
@@ -71,9 +81,10 @@ def test_reference_adapter_passes():
     assert "verdict: numpy: CONFORMANT" in result.stdout
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def records(tmp_path_factory):
-    """Folder where every catalogue run leaves its results record."""
+    """Folder where every catalogue run leaves its results record (session-scoped: under
+    ``--dist loadgroup`` other modules' tests may run between this module's on the same worker)."""
     return tmp_path_factory.mktemp("catalogue")
 
 
@@ -130,7 +141,8 @@ def test_a_check_dropped_from_collection_fails_the_run(monkeypatch):
     result = run_suite("numpy", "-p", "tests.meta.plugins")
     assert result.returncode == 1, result.stdout[-2000:]
     assert "tripwire: numpy ran fewer checks than the spec asks" in result.stdout
-    assert "numpy-cpu-float32                  expected   99  ran   98  skipped    0  <-- 1 MISSING" in result.stdout
+    row = re.search(r"numpy-cpu-float32 +expected +(\d+) +ran +(\d+) +skipped +0 +<-- 1 MISSING", result.stdout)
+    assert row and int(row[2]) == int(row[1]) - 1, result.stdout[-3000:]
 
 
 def test_no_spec_case_is_vacuous(records):
@@ -145,7 +157,9 @@ def test_no_spec_case_is_vacuous(records):
     failed = set()
     for path in records.glob("*.json"):
         failed |= {r["case"] for r in json.loads(path.read_text())["results"] if r["outcome"] == "failed"}
-    if len(list(records.glob("*.json"))) < len(CATALOGUE):
-        pytest.fail("the catalogue did not run completely before this test (run the whole module)")
+    missing = sorted(set(CATALOGUE) - {p.stem for p in records.glob("*.json")})
+    if missing:
+        pytest.fail(f"the catalogue did not run completely before this test (run the whole module): no record "
+                    f"of {missing}")
     all_cases = {c.id for c in spec.all_cases()}
     assert all_cases - failed == set(), f"no broken adapter fails these cases: {sorted(all_cases - failed)}"

@@ -4,6 +4,7 @@ values are the oracle's and the book's, and the loader refuses bad data."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -92,6 +93,19 @@ def _load(cases_dir):
 def test_malformed_json_is_refused(spec_copy):
     (spec_copy / "edge_detection.json").write_text('{"cases": [')
     with pytest.raises(spec.SpecError, match=r"edge_detection.json: not readable JSON"):
+        _load(spec_copy)
+
+
+@pytest.mark.parametrize("value, words", [("NaN", "NaN is not a number"), ("Infinity", "Infinity is not a number"),
+                                          ("-Infinity", "-Infinity is not a number"), ("1e999", "1e999 overflows")])
+def test_nan_and_inf_in_expected_values_are_refused(spec_copy, value, words):
+    """A NaN expected value would pass any comparison written ``error > bound``: the loader refuses it."""
+    path = spec_copy / "edge_detection.json"
+    text = path.read_text()
+    first = text.index('"expected"')
+    number = re.search(r"-?\d+\.\d+", text[first:])
+    path.write_text(text[:first + number.start()] + value + text[first + number.end():])
+    with pytest.raises(spec.SpecError, match=re.escape(words)):
         _load(spec_copy)
 
 
