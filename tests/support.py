@@ -134,7 +134,7 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
         fitting = [name for name, alt in (hypotheses or {}).items()
                    if alt.shape == got.shape and np.all(np.abs(got - alt) <= tolerance + np.abs(
                        numerics.round_to(alt, target.dtype) - alt))]
-        verdict = f"; {fitting[0]}" if fitting else ""
+        verdict = fits(fitting)
         pytest.fail(
             f"{what}: {int(outside.sum())} of {got.size} values outside tolerance{verdict}\n"
             f"  worst at {worst}: got {got[worst]!r}, expected {expected[worst]!r}, "
@@ -145,60 +145,108 @@ def assert_conforms(target, actual, expected: np.ndarray, *, tolerance: np.ndarr
 
 def describe_shape(got: tuple, expected: tuple, input_shape: tuple | None = None,
                    kernel_shape: tuple | None = None) -> str:
-    """Name the usual shape mistakes of a 'VALID' cross-correlation."""
+    """Describe a wrong 'VALID' output shape, and name *every* usual mistake that predicts it
+    (where several fit, these inputs cannot tell them apart, and the message says so)."""
     if len(got) != 2:
         return f": a {len(got)}-D result, the batch or channel axes were not removed"
     (gh, gw), (eh, ew) = got, expected
-    words = []
-    if input_shape is not None and tuple(got) == tuple(input_shape):
-        words.append("the output has the input's shape: 'SAME' padding where 'VALID' is meant?")
-    if kernel_shape is not None and input_shape is not None and kernel_shape[0] != kernel_shape[1]:
-        for side in kernel_shape:
-            if tuple(got) == (input_shape[0] - side + 1, input_shape[1] - side + 1):
-                return (f": the {_fmt(kernel_shape)} kernel was handled as {side}x{side} "
-                        "(a non-square kernel handled as square?)")
-    if (gh, gw) == (ew, eh) and gh != gw:
-        return ": output transposed (an NHWC/NCHW layout mix-up?)"
-    if kernel_shape is not None and input_shape is not None and kernel_shape[0] != kernel_shape[1]:
-        swapped = (input_shape[0] - kernel_shape[1] + 1, input_shape[1] - kernel_shape[0] + 1)
-        if tuple(got) == swapped:
-            return ": kernel height and width swapped (a non-square kernel handled as square?)"
     if gh * gw == 0:
         return ": an empty array where a value (or an error) was due"
-    for n, name in ((gh - eh, "row"), (gw - ew, "column")):
-        if n:
-            words.append(f"{abs(n)} {name}{'s' if abs(n) > 1 else ''} {'short' if n < 0 else 'too many'}")
-    return ": " + ", ".join(words) if words else ""
+    words = [f"{abs(n)} {name}{'s' if abs(n) > 1 else ''} {'short' if n < 0 else 'too many'}"
+             for n, name in ((gh - eh, "row"), (gw - ew, "column")) if n]
+    return ": " + ", ".join(words) + fits(shape_hypotheses(got, expected, input_shape, kernel_shape))
+
+
+def shape_hypotheses(got, expected, input_shape=None, kernel_shape=None) -> list[str]:
+    """The usual shape mistakes whose predicted output shape is ``got``."""
+    got, (eh, ew) = tuple(got), expected
+    predicted = [("(eh, ew)", "")]  # placeholder, dropped below
+    predicted = []
+    if input_shape is not None:
+        predicted.append((tuple(input_shape), "'SAME' padding where 'VALID' is meant"))
+    if input_shape is not None and kernel_shape is not None:
+        (nh, nw), (kh, kw) = tuple(input_shape), tuple(kernel_shape)
+        if kh != kw:
+            for side in dict.fromkeys((kh, kw)):
+                predicted.append(((nh - side + 1, nw - side + 1),
+                                  f"the {kh}x{kw} kernel handled as {side}x{side} (a non-square kernel handled as "
+                                  "square)"))
+            predicted.append(((nh - kw + 1, nw - kh + 1), "kernel height and width swapped"))
+    if eh != ew:
+        predicted.append(((ew, eh), "output transposed (an NHWC/NCHW layout mix-up)"))
+    predicted += [((eh - 1, ew), "an off-by-one in the output height (nh-kh where nh-kh+1 is meant)"),
+                  ((eh, ew - 1), "an off-by-one in the output width (nw-kw where nw-kw+1 is meant)"),
+                  ((eh - 1, ew - 1), "an off-by-one in both output sizes (n-k where n-k+1 is meant)")]
+    return list(dict.fromkeys(name for shape, name in predicted if shape == got))
+
+
+def fits(names: list[str]) -> str:
+    """``; <the one mistake that fits>`` or ``; fits each of: a; b (...)``, or nothing."""
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"; {names[0]}"
+    return f"; fits each of: {'; '.join(names)} (these inputs cannot tell them apart)"
 
 
 def correlation_hypotheses(X: np.ndarray, K: np.ndarray, b: float | None, dtype: str) -> dict[str, np.ndarray]:
     """The outputs that common mistakes would produce on these inputs."""
     bias = b or 0.0
-    hyp = {"kernel looks flipped: this is convolution, not cross-correlation":
-           oracle.corr2d(X, K[::-1, ::-1], bias)}
+    hyp = {"kernel looks flipped: this is convolution, not cross-correlation": oracle.corr2d(X, K[::-1, ::-1], bias),
+           "kernel looks flipped left-right (columns reversed)": oracle.corr2d(X, K[:, ::-1], bias),
+           "kernel looks flipped upside-down (rows reversed)": oracle.corr2d(X, K[::-1, :], bias)}
     if K.shape[0] == K.shape[1]:
         hyp["kernel looks transposed (K.T used for K)"] = oracle.corr2d(X, K.T, bias)
     if b:
         hyp["the bias looks ignored"] = oracle.corr2d(X, K)
         hyp["the bias looks added twice"] = oracle.corr2d(X, K, 2 * bias)
-    return {name: alt for name, alt in hyp.items() if not np.array_equal(alt, oracle.corr2d(X, K, bias))}
+    right = oracle.corr2d(X, K, bias)
+    return {name: alt for name, alt in hyp.items() if not np.array_equal(alt, right)}
+
+
+def _round_bits(a: np.ndarray, bits: int) -> np.ndarray:
+    """``a`` rounded to ``bits`` significant bits (to nearest, ties to even), in float64."""
+    mantissa, exponent = np.frexp(np.asarray(a, dtype=np.float64))
+    return np.ldexp(np.rint(mantissa * 2.0**bits) / 2.0**bits, exponent)
 
 
 def precision_verdict(got: np.ndarray, expected: np.ndarray, X, K, b, arithmetic: str) -> str:
-    """If the values fit a narrower format's error bound, say which.
+    """If a narrower format's rounding could have produced these values, say which.
 
-    float16 and TF32 both keep 11 significant bits, so for float32 one bound
-    stands for both, and the words name both.
+    Only when it could: the values are what that computation gives (the inputs
+    rounded to it, the result within its error bound of the exact result on
+    those inputs) and, where the result itself is rounded to it (float16,
+    bfloat16, float32), every value is representable in it.  A constant offset
+    or a missing bias on integer data is not rounding, and is not called so.
+    TF32 keeps float32 results but rounds the inputs to 11 bits.
     """
-    narrower = {"float64": ("float32", "float16"), "float32": ("tfloat32", "bfloat16")}.get(arithmetic, ())
+    narrower = {"float64": ("float32", "float16"), "float32": ("tfloat32", "float16", "bfloat16")}.get(arithmetic, ())
+    bias = b or 0.0
+    n = K.size + 2 + (b is not None)
+    if got.shape != expected.shape or np.array_equal(got, expected):
+        return ""
+    found = []
     for other in narrower:
-        tol = numerics.gamma(K.size + 2 + (b is not None), other) * oracle.abs_corr2d(X, K, abs(b or 0.0))
-        if got.shape == expected.shape and np.all(np.abs(got - expected) <= tol):
-            if other == "tfloat32":
-                return ("values agree only to 11-bit precision: float32 computed in TF32 (reduced-precision math "
-                        "left on in strict mode?) or rounded through float16?")
-            return f"values agree only to {other} precision: {arithmetic} computed in {other}?"
-    return ""
+        bits = numerics.PRECISION_BITS[other]
+        Xr, Kr = _round_bits(X, bits), _round_bits(K, bits)
+        magnitude = oracle.abs_corr2d(Xr, Kr, abs(bias))
+        if other != "tfloat32" and numerics.rounding_free(magnitude, Xr, Kr, bias, other):
+            continue  # that format computes these inputs exactly: its rounding cannot be the error
+        exact_on_rounded = oracle.corr2d(Xr, Kr, bias)
+        if other == "tfloat32":  # 11-bit inputs, exact products, float32 sums and result
+            tol = numerics.gamma(n, "float32") * oracle.abs_corr2d(Xr, Kr, abs(bias))
+            representable = True
+        else:
+            tol = numerics.gamma(n, other) * oracle.abs_corr2d(Xr, Kr, abs(bias))
+            representable = np.array_equal(_round_bits(got, bits), got)
+        if representable and np.all(np.abs(got - exact_on_rounded) <= tol):
+            found.append(other)
+    words = {"tfloat32": "values agree only to 11-bit precision: float32 computed in TF32 (reduced-precision math "
+                         "left on in strict mode?)"}
+    named = [words.get(o, f"values agree only to {o} precision: {arithmetic} computed in {o}?") for o in found]
+    if len(named) > 1:
+        return "several narrower formats fit (these inputs cannot tell them apart): " + "; or ".join(named)
+    return named[0] if named else ""
 
 
 def check_correlation(target, case: spec.Case, op: str) -> Measure:

@@ -435,3 +435,83 @@ class MeanInReceptiveField(NumpyBackend):
         dz, dy = super().receptive_field(X, K1, K2)
         z_size = (X.shape[0] - K1.shape[0] - K2.shape[0] + 2) * (X.shape[1] - K1.shape[1] - K2.shape[1] + 2)
         return dz / z_size, dy
+
+
+def _trained(self, X, Y, kernel_size, lr, steps, initial, seed, **variant):
+    """The book's loop with one variant (tests/test_learning_kernel.simulate), as native NumPy."""
+    from tests.test_learning_kernel import simulate
+
+    if initial is None:
+        initial = np.random.default_rng(seed).random(kernel_size).astype(X.dtype)
+    losses, W = simulate(X, Y, initial, lr=lr, steps=steps, dtype=X.dtype, **variant)
+    return Trajectory(initial=initial.copy(), losses=losses.astype(X.dtype), kernel=W.astype(X.dtype))
+
+
+class LossesOneStepLate(NumpyBackend):
+    """Records each loss after the update instead of before it."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps + 1, initial=initial, seed=seed)
+        W = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=seed).kernel
+        return Trajectory(t.initial, t.losses[1:], W)
+
+
+class TrueConvolutionLayer(NumpyBackend):
+    """A layer that flips its kernel (a true convolution: the d2l-julia Flux result)."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return _trained(self, X, Y, kernel_size, lr, steps, initial, seed, flip=True)
+
+
+class LayerWithBias(NumpyBackend):
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return _trained(self, X, Y, kernel_size, lr, steps, initial, seed, bias=True)
+
+
+class AccumulatesGradients(NumpyBackend):
+    """Never zeroes the gradient between steps (torch without zero_grad)."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        return _trained(self, X, Y, kernel_size, lr, steps, initial, seed, accumulate=True)
+
+
+class LearnsInFloat32(NumpyBackend):
+    """A float64 run whose loop computes in float32."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        if X.dtype != np.float64:
+            return super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=initial, seed=seed)
+        t = super().learn_kernel(X.astype(np.float32), Y.astype(np.float32), kernel_size=kernel_size, lr=lr,
+                                 steps=steps, initial=None if initial is None else initial.astype(np.float32),
+                                 seed=seed)
+        return Trajectory(*(np.asarray(a, dtype=np.float64) for a in (t.initial, t.losses, t.kernel)))
+
+
+class ReportsAnotherStart(NumpyBackend):
+    """Trains from its own draw, but reports another kernel as the start."""
+
+    def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
+        t = super().learn_kernel(X, Y, kernel_size=kernel_size, lr=lr, steps=steps, initial=None, seed=seed + 7)
+        start = t.initial if initial is None else initial
+        return Trajectory(start.copy() + (0.125 if initial is None else 0), t.losses, t.kernel)
+
+
+class LeftRightFlippedKernel(_Broken):
+    """Reverses the kernel's columns only (on Fig. 7.2.1's ramp this looks exactly like K.T)."""
+
+    def kernel(self, K):
+        return K[:, ::-1].copy()
+
+
+class ConstantOffset(_Broken):
+    """Adds 1e-4 to every value: wrong, but not by rounding."""
+
+    def output(self, Y, X, K):
+        return Y + Y.dtype.type(1e-4) if Y.dtype != np.float16 else Y
+
+
+class BiasMissingFromOneRow(NumpyBackend):
+    def conv2d_layer(self, X, K, b):
+        Y = super().conv2d_layer(X, K, b).copy()
+        Y[-1] -= b
+        return Y

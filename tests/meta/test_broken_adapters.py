@@ -27,7 +27,7 @@ CATALOGUE = {
     "ModifiesInput": "modified its input X in place",
     "MeanLoss": "the loop uses the mean of the squared errors",
     "HalfMeanLoss": "the loop uses half the mean (DJL's L2Loss)",
-    "WrongLearningRate": "trajectory leaves its error bound",
+    "WrongLearningRate": "trajectory leaves its error bound; the steps follow a learning rate of 0.01 (0.3333 x",
     "WrongGradient": "dZ/dX",
     "WrongDevice": "the result lives on gpu, but cpu was asked for",
     "RaisesOnUse": "RuntimeError: simulated crash inside the framework's conv op",
@@ -38,7 +38,7 @@ CATALOGUE = {
     "SloppyOnRandomValues": "values agree only to float16 precision",
     "EmptyForLargeKernel": "has no valid position, but the adapter returned an array of shape (0, 0)",
     "BiasNotRegistered": "registers parameters {'weight': (1, 2)} with the module system",
-    "SquareKernel": "(a non-square kernel handled as square?)",
+    "SquareKernel": "(a non-square kernel handled as square)",
     "LeavesOutputOnCPU": "the result lives on cpu, but gpu was asked for",
     "DeclaresMatmulButLacksIt": "corr2d_matmul is declared in the adapter's manifest (verbs) but raises",
     "TF32LeftOn": "values agree only to 11-bit precision: float32 computed in TF32",
@@ -53,8 +53,21 @@ CATALOGUE = {
     "LeavesErrstate": "the test left global state changed (the suite's own snapshot, not the adapter's): "
                       "numpy.geterr()",
     "MeanInReceptiveField": "; the gradient of Z.mean() (1/9 of that of Z.sum())",
+    "LeftRightFlippedKernel": "kernel looks flipped left-right (columns reversed)",
+    "ConstantOffset": "values outside tolerance",
+    "BiasMissingFromOneRow": "conv2d_layer on layer_fig_7_2_1_bias",
+    "LossesOneStepLate": "the losses are recorded one step late",
+    "TrueConvolutionLayer": "the layer computes a true convolution (a flipped kernel, as Flux's Conv)",
+    "LayerWithBias": "the layer has a bias (trained from 0), where the book's loop has none",
+    "AccumulatesGradients": "the gradients accumulate across steps (never zeroed between them)",
+    "LearnsInFloat32": "float32 arithmetic in a float64 run",
+    "ReportsAnotherStart": "a different start than reported (the first loss",
     "SetsEnvironment": "os.environ['CONV_META_LEFT_BEHIND'] was '<unset>', is now '1'",
 }
+#: Mistakes of the learning loop that the suite tells apart: an adapter that makes one of them must
+#: not be told it made another.
+LEARNING_DIAGNOSES = ("MeanLoss", "HalfMeanLoss", "WrongLearningRate", "LossesOneStepLate", "TrueConvolutionLayer",
+                      "LayerWithBias", "AccumulatesGradients", "LearnsInFloat32", "ReportsAnotherStart")
 #: Adapters whose mistake shows only on a (here simulated) GPU.
 DEVICE = {"LeavesOutputOnCPU": "gpu", "TF32LeftOn": "gpu", "SwitchDoesNotTake": "gpu", "Nondeterministic": "gpu"}
 
@@ -98,6 +111,9 @@ def test_broken_adapter_is_caught(adapter, records):
     assert CATALOGUE[adapter] in result.stdout, (
         f"{adapter} failed {caught} checks, but no failure says {CATALOGUE[adapter]!r}:\n"
         + result.stdout[-4000:])
+    if adapter in LEARNING_DIAGNOSES:
+        wrong = [other for other in LEARNING_DIAGNOSES if other != adapter and CATALOGUE[other] in result.stdout]
+        assert not wrong, f"{adapter} is also told it made the mistakes of {wrong}:\n{result.stdout[-3000:]}"
     assert f"verdict: {adapter}: NOT CONFORMANT" in result.stdout
     assert "reproduce: pytest 'tests/" in result.stdout and f"--backend=tests.meta.broken:{adapter}" in result.stdout
 
