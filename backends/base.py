@@ -38,7 +38,8 @@ DEVICES = ("cpu", "gpu")
 #: confirms it; ``fast`` keeps the framework's own defaults.
 PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
-VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "receptive_field", "learn_kernel")
+VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
+         "learn_kernel")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -104,7 +105,7 @@ class Backend:
     train_dtypes: ClassVar[tuple[str, ...]] = ("float32", "float64")
     #: Capability manifest, verbs: the chapter's verbs this adapter implements
     #: (autograd is ``receptive_field`` and ``learn_kernel``; the module
-    #: system is ``conv2d_layer`` and ``layer_parameters``).  ``None`` declares
+    #: system is ``conv2d_layer``, ``layer_parameters`` and ``layer_step``).  ``None`` declares
     #: nothing, and a verb that raises ``NotImplementedError`` is then a skip.
     #: Once declared it is checked both ways: a listed verb that raises
     #: ``NotImplementedError`` fails, and an unlisted verb that conforms is
@@ -239,6 +240,17 @@ class Backend:
         """The trainable parameters that the book's ``Conv2D`` registers with
         the framework's module system: ``{name: shape}``, as the framework
         itself enumerates them (not as the adapter remembers them)."""
+        raise NotImplementedError
+
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        """One step of the framework's own plain SGD optimizer (no momentum, no
+        weight decay) on the book's ``Conv2D`` loaded with ``K`` and ``b``, over
+        the parameters its module system enumerates, on the loss
+        ``sum((Conv2D(X) - Y)**2)``.  Returns ``{name: value after the step}``
+        for every parameter the optimizer was given (native arrays).  A bias the
+        module system does not know is not given to the optimizer, and so does
+        not move: the suite checks that weight *and* bias moved by the exact
+        gradient step."""
         raise NotImplementedError
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:

@@ -127,10 +127,11 @@ class JaxBackend(Backend):
         im2col = jnp.stack([X[i:i + oh, j:j + ow].reshape(-1) for i in range(kh) for j in range(kw)], axis=1)
         return (im2col @ K.reshape(kh * kw)).reshape(oh, ow)
 
-    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: Any) -> Any:
+    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: Any, corr: Any = None) -> Any:
+        """The book's ``Conv2D``; its forward is ``corr`` (default: the book's ``corr2d``)."""
         from flax import linen as nn
 
-        corr2d = self.corr2d
+        corr2d = corr or self.corr2d
 
         class Conv2D(nn.Module):
             kernel_size: tuple[int, int]
@@ -157,6 +158,21 @@ class JaxBackend(Backend):
         x = jax.numpy.zeros(kernel_size, dtype=dtype, device=jax.devices(device)[0])
         variables = self._book_conv2d(kernel_size, dtype).init(jax.random.key(0), x)
         return {"/".join(path): tuple(p.shape) for path, p in flatten_dict(variables["params"]).items()}
+
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        import optax
+
+        jax = self.lib
+        # The forward through the built-in op, which autograd follows on every framework (the book's
+        # corr2d writes into a buffer in TensorFlow and MXNet); the parameters are the ones linen's
+        # init enumerates, loaded with K and b.
+        layer = self._book_conv2d(K.shape, X.dtype, corr=self.conv2d)
+        names = layer.init(jax.random.key(0), X)["params"]
+        params = {name: {"weight": K, "bias": b}[name] for name in names}
+        optimizer = optax.sgd(lr)
+        grads = jax.grad(lambda p: ((layer.apply({"params": p}, X) - Y) ** 2).sum())(params)
+        updates, _ = optimizer.update(grads, optimizer.init(params), params)
+        return dict(optax.apply_updates(params, updates))
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         grad, corr = self.lib.grad, self.conv2d

@@ -136,6 +136,20 @@ class MxnetBackend(Backend):
         # gluon names parameters "<block prefix><name>", e.g. "conv2d0_weight".
         return {name.removeprefix(layer.prefix): p.shape for name, p in layer.collect_params().items()}
 
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        mx = self.lib
+        # The forward through the built-in op: autograd does not follow the book's corr2d, which
+        # writes into a buffer ("in-place operations are not supported when recording").
+        layer = self._layer(K.shape, dtype=X.dtype, ctx=X.ctx, corr=self.conv2d)
+        layer.weight.set_data(K)
+        layer.bias.set_data(b)
+        trainer = mx.gluon.Trainer(layer.collect_params(), "sgd", {"learning_rate": lr, "momentum": 0.0, "wd": 0.0})
+        with mx.autograd.record():
+            loss = ((layer(X) - Y) ** 2).sum()
+        loss.backward()
+        trainer.step(1)  # batch size 1: the gradient is not rescaled
+        return {name.removeprefix(layer.prefix): p.data().copy() for name, p in layer.collect_params().items()}
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         autograd = self.lib.autograd
         x = X.copy()
@@ -173,22 +187,24 @@ class MxnetBackend(Backend):
             losses[i] = l
         return Trajectory(initial=start, losses=losses, kernel=weight.data().reshape(kernel_size).copy())
 
-    def _layer(self, kernel_size, *, dtype, ctx) -> Any:
-        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Block``."""
+    def _layer(self, kernel_size, *, dtype, ctx, corr: Any = None) -> Any:
+        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Block``; its
+        forward is ``corr`` (default: the book's ``corr2d``)."""
         if self._conv2d_class is None:
-            nn, corr2d = self.lib.gluon.nn, self.corr2d
+            nn = self.lib.gluon.nn
 
             class Conv2D(nn.Block):
-                def __init__(self, kernel_size, **kwargs):
+                def __init__(self, kernel_size, corr, **kwargs):
                     super().__init__(**kwargs)
                     self.weight = self.params.get("weight", shape=kernel_size)
                     self.bias = self.params.get("bias", shape=(1,))
+                    self.corr = corr
 
                 def forward(self, x):
-                    return corr2d(x, self.weight.data()) + self.bias.data()
+                    return self.corr(x, self.weight.data()) + self.bias.data()
 
             self._conv2d_class = Conv2D
-        layer = self._conv2d_class(kernel_size)
+        layer = self._conv2d_class(kernel_size, corr or self.corr2d)
         layer.initialize(ctx=ctx)
         layer.cast(dtype)  # after initialize: see learn_kernel
         return layer

@@ -72,6 +72,19 @@ class NumpyBackend(Backend):
     def layer_parameters(self, kernel_size, *, dtype, device):
         return {name: p.shape for name, p in Conv2D(kernel_size, dtype=dtype).parameters().items()}
 
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        # NumPy has neither autograd nor an optimizer: the gradient by hand, and plain SGD over
+        # exactly the parameters that the layer enumerates.
+        layer = Conv2D(K.shape, dtype=X.dtype)
+        layer.weight[...] = K
+        layer.bias[...] = b
+        r = layer(X, self.corr2d) - Y
+        grads = {"weight": 2 * self.corr2d(X, r), "bias": np.full((1,), 2 * r.sum(), dtype=X.dtype)}
+        params = layer.parameters()
+        for name, p in params.items():
+            p -= X.dtype.type(lr) * grads[name]
+        return {name: p.copy() for name, p in params.items()}
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         Y = self.corr2d(X, K1)
         # dZ/dY for Z = corr(Y, K2).sum(), then dY/dX for each, by the chain rule.

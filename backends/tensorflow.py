@@ -126,9 +126,10 @@ class TensorflowBackend(Backend):
             im2col = tf.reshape(patches, (oh * ow, kh * kw))
             return tf.reshape(im2col @ tf.reshape(K, (kh * kw, 1)), (oh, ow))
 
-    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: str) -> Any:
+    def _book_conv2d(self, kernel_size: tuple[int, int], dtype: str, corr: Any = None) -> Any:
+        """The book's ``Conv2D``; its forward is ``corr`` (default: the book's ``corr2d``)."""
         tf = self.lib
-        corr2d = self.corr2d
+        corr2d = corr or self.corr2d
 
         class Conv2D(tf.keras.layers.Layer):
             # The book's build(kernel_size) gets Keras' input shape instead,
@@ -161,6 +162,22 @@ class TensorflowBackend(Backend):
             layer.build(kernel_size)  # registers the weights without a forward pass (no corr2d involved)
         # Keras 3 names a weight "weight"; Keras 2 named it "conv2d/weight:0".
         return {w.name.split("/")[-1].split(":")[0]: tuple(w.shape) for w in layer.trainable_weights}
+
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        tf = self.lib
+        with tf.device(X.device):
+            # The forward through the built-in op: the book's corr2d writes into a tf.Variable,
+            # which the tape cannot follow back to the weight.
+            layer = self._book_conv2d(K.shape, X.dtype.name, corr=self.conv2d)
+            layer.build(X.shape)
+            layer.weight.assign(K)
+            layer.bias.assign(b)
+            optimizer = tf.keras.optimizers.SGD(learning_rate=lr)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum((layer(X) - Y) ** 2)
+            optimizer.apply_gradients(zip(tape.gradient(loss, layer.trainable_weights), layer.trainable_weights,
+                                          strict=True))
+            return {w.name.split("/")[-1].split(":")[0]: tf.identity(w) for w in layer.trainable_weights}
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         tf = self.lib

@@ -158,6 +158,20 @@ class TorchBackend(Backend):
         layer = self._layer(kernel_size, dtype=getattr(self.lib, dtype), device=_device(device))
         return {name: tuple(p.shape) for name, p in layer.named_parameters()}
 
+    def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
+        torch = self.lib
+        # The forward through the built-in op, as on every framework (autograd cannot follow the
+        # book's corr2d in TensorFlow and MXNet, which write into a buffer).
+        layer = self._layer(K.shape, dtype=X.dtype, device=X.device, corr=self.conv2d)
+        with torch.no_grad():
+            layer.weight.copy_(K)
+            layer.bias.copy_(b)
+        optimizer = torch.optim.SGD(layer.parameters(), lr=lr)
+        optimizer.zero_grad()
+        ((layer(X) - Y) ** 2).sum().backward()
+        optimizer.step()
+        return {name: p.detach().clone() for name, p in layer.named_parameters()}
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         x = X.detach().clone().requires_grad_()
         Y = self.conv2d(x, K1)
@@ -188,22 +202,24 @@ class TorchBackend(Backend):
                 losses[i] = l
         return Trajectory(initial=start, losses=losses, kernel=conv2d.weight.detach().reshape(kernel_size).clone())
 
-    def _layer(self, kernel_size, *, dtype, device) -> Any:
-        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``."""
+    def _layer(self, kernel_size, *, dtype, device, corr: Any = None) -> Any:
+        """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``; its
+        forward is ``corr`` (default: the book's ``corr2d``)."""
         if self._conv2d_class is None:
-            torch, corr2d = self.lib, self.corr2d
+            torch = self.lib
 
             class Conv2D(torch.nn.Module):
-                def __init__(self, kernel_size, *, dtype, device):
+                def __init__(self, kernel_size, *, dtype, device, corr):
                     super().__init__()
                     self.weight = torch.nn.Parameter(torch.rand(kernel_size, dtype=dtype, device=device))
                     self.bias = torch.nn.Parameter(torch.zeros(1, dtype=dtype, device=device))
+                    self.corr = corr
 
                 def forward(self, x):
-                    return corr2d(x, self.weight) + self.bias
+                    return self.corr(x, self.weight) + self.bias
 
             self._conv2d_class = Conv2D
-        return self._conv2d_class(kernel_size, dtype=dtype, device=device)
+        return self._conv2d_class(kernel_size, dtype=dtype, device=device, corr=corr or self.corr2d)
 
 
 def _device(device: str) -> str:

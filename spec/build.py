@@ -111,6 +111,23 @@ def conv_layer():
             "description": "weight and bias are registered with the framework's module system",
             "kernel_size": list(ks), "expected": {"weight": list(ks), "bias": [1]},
         })
+    # One step of the framework's own optimizer over the parameters the module system enumerates:
+    # a bias kept outside the module system does not move.  Learning rates are powers of two.
+    Yr = np.random.default_rng(8).uniform(-1, 1, (5, 5))
+    for case_id, description, (X_, K_, b_, Y_), lr in [
+            ("layer_step_fig_7_2_1", "one SGD step from Fig. 7.2.1's weight and bias 0.5 towards the book's output: "
+             "every residual is 0.5", (THREE_BY_THREE, FIG_K, 0.5, oracle.corr2d(THREE_BY_THREE, FIG_K)), 2.0**-6),
+            ("layer_step_random", "one SGD step on seeded values", (X, K, -0.3125, Yr), 2.0**-7)]:
+        W, c = learning.layer_step(X_, K_, b_, Y_, lr=lr)
+        cases.append({
+            "id": case_id, "kind": "layer_step", "source": s, "description": description,
+            **({"seed": 8} if case_id == "layer_step_random" else {}),
+            "inputs": {"X": X_.tolist(), "K": K_.tolist(), "b": b_, "Y": Y_.tolist()}, "lr": lr,
+            "expected": {"weight": W.tolist(), "bias": c.tolist()},
+            "tolerance": {"rule": "error_bound", "c": 1,
+                          "why": "first-order rounding bound of the residual, the gradient and the update "
+                                 "(spec.learning.layer_step_bounds)"},
+        })
     return s, "Convolutional Layers", cases
 
 

@@ -120,3 +120,27 @@ def _first_order(X, Y, ref: Replay, *, lr: float, dtype: str) -> Bounds:
         delta = u * (np.abs(w) + 2 * lr * np.abs(g)) + lr * dg
         e = rho * e + float(np.linalg.norm(delta))
     return Bounds(np.array(loss_tol), e)
+
+
+def layer_step(X, K, b: float, Y, *, lr: float) -> tuple[np.ndarray, np.ndarray]:
+    """One plain gradient step of the book's ``Conv2D`` (weight ``K``, bias ``b``) on the sum of
+    squared errors ``sum((corr(X, K) + b - Y)**2)``, in float64: ``(weight, bias)``."""
+    r = _corr(X, K) + b - Y
+    return K - lr * 2 * _corr(X, r), np.array([b - lr * 2 * r.sum()])
+
+
+def layer_step_bounds(X, K, b: float, Y, *, lr: float, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """Elementwise bounds on ``|computed - exact|`` of :func:`layer_step` in ``dtype``.
+
+    With ``k`` kernel entries, ``n`` output positions and ``R = |X|*|K| + |b| + |Y|``
+    (``*`` the correlation), the residual errs by at most ``gamma_{k+2} R`` (k products,
+    k+1 additions); the gradient ``2 X*r`` adds a sum of ``n`` terms, so it errs by at most
+    ``gamma_{k+n+2} G`` with ``G = 2 |X|*(|r| + R)``; the update ``K - lr g`` adds two more
+    roundings: ``gamma_{k+n+4} (|K| + lr G)``.  The bias alike, with ``G_b = 2 sum(|r| + R)``.
+    (First order in u; the learning rates of the spec are powers of two, exact in every dtype.)
+    """
+    r = np.abs(_corr(X, K) + b - Y)
+    R = _corr(np.abs(X), np.abs(K)) + abs(b) + np.abs(Y)
+    g = gamma(K.size + r.size + 4, dtype)
+    return (g * (np.abs(K) + lr * 2 * _corr(np.abs(X), r + R)),
+            np.array([g * (abs(b) + lr * 2 * float((r + R).sum()))]))

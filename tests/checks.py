@@ -30,6 +30,7 @@ PER_OP = (
 #: (test function, spec section, case kind) for the tests that run each case once.
 PER_CASE = (
     ("test_conv2d_layer_parameters", "conv_layer", "parameters"),
+    ("test_conv2d_layer_step", "conv_layer", "layer_step"),
     ("test_receptive_field", "receptive_field", None),
 )
 #: Tests that run each learning case once per trainable target.

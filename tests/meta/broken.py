@@ -515,3 +515,16 @@ class BiasMissingFromOneRow(NumpyBackend):
         Y = super().conv2d_layer(X, K, b).copy()
         Y[-1] -= b
         return Y
+
+
+class BiasOutsideTheModule(NumpyBackend):
+    """Keeps the bias as a plain array beside the module and reports a remembered parameter dict:
+    layer_parameters looks right, but the optimizer, given what the module enumerates, never moves
+    the bias."""
+
+    def layer_parameters(self, kernel_size, *, dtype, device):
+        return {"weight": tuple(kernel_size), "bias": (1,)}  # remembered, not enumerated
+
+    def layer_step(self, X, K, b, Y, *, lr):
+        stepped = super().layer_step(X, K, np.zeros_like(b), Y - b, lr=lr)  # the module has the weight only
+        return {"weight": stepped["weight"], "bias": b.copy()}

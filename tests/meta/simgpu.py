@@ -25,6 +25,8 @@ class OnGPU(np.ndarray):
 def place(x: Any, device: str) -> Any:
     if isinstance(x, tuple):
         return tuple(place(v, device) for v in x)
+    if isinstance(x, dict):
+        return {k: place(v, device) for k, v in x.items()}
     if isinstance(x, Trajectory):
         return Trajectory(*(place(v, device) for v in (x.initial, x.losses, x.kernel)))
     if not isinstance(x, np.ndarray):
@@ -66,6 +68,9 @@ class SimulatedGPU(NumpyBackend):
 
     def conv2d_layer(self, X, K, b):
         return place(super().conv2d_layer(np.asarray(X), np.asarray(K), np.asarray(b)), self._on(X, K, b))
+
+    def layer_step(self, X, K, b, Y, *, lr):
+        return place(super().layer_step(*(np.asarray(a) for a in (X, K, b, Y)), lr=lr), self._on(X, K, b, Y))
 
     def receptive_field(self, X, K1, K2):
         return place(super().receptive_field(*(np.asarray(a) for a in (X, K1, K2))), self._on(X, K1, K2))

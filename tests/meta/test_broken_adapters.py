@@ -56,6 +56,7 @@ CATALOGUE = {
     "LeftRightFlippedKernel": "kernel looks flipped left-right (columns reversed)",
     "ConstantOffset": "values outside tolerance",
     "BiasMissingFromOneRow": "conv2d_layer on layer_fig_7_2_1_bias",
+    "BiasOutsideTheModule": "the bias did not move in one optimizer step on layer_step_fig_7_2_1",
     "LossesOneStepLate": "the losses are recorded one step late",
     "TrueConvolutionLayer": "the layer computes a true convolution (a flipped kernel, as Flux's Conv)",
     "LayerWithBias": "the layer has a bias (trained from 0), where the book's loop has none",
