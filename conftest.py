@@ -24,6 +24,7 @@ import functools
 import itertools
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,6 +217,19 @@ def _load(name: str) -> backends.Backend:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTION] = _select(config)
+
+
+META = Path(__file__).resolve().parent / "tests" / "meta"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """``pytest --backend=X`` tests the adapter: the harness's own tests (``tests/meta``) run only when
+    a path inside them is asked for (``pytest tests/meta``)."""
+    if collection_path == META:
+        base = Path(config.invocation_params.dir)
+        asked = [(base / str(a).partition("::")[0]).resolve() for a in config.args]
+        return not any(p == META or p.is_relative_to(META) for p in asked)
+    return None
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -145,6 +145,10 @@ class JaxBackend(Backend):
             def __call__(self, x):
                 return corr2d(x, self.weight) + self.bias
 
+            def parameters(self):
+                """Touches the parameters, so that ``init`` registers them without a forward pass."""
+                return self.weight, self.bias
+
         return Conv2D(tuple(kernel_size), dtype)
 
     def conv2d_layer(self, X: Any, K: Any, b: Any) -> Any:
@@ -155,8 +159,10 @@ class JaxBackend(Backend):
         from flax.traverse_util import flatten_dict
 
         jax = self.lib
-        x = jax.numpy.zeros(kernel_size, dtype=dtype, device=jax.devices(device)[0])
-        variables = self._book_conv2d(kernel_size, dtype).init(jax.random.key(0), x)
+        layer = self._book_conv2d(kernel_size, dtype)
+        # init through a method that only touches the parameters: no forward pass, so no corr2d involved.
+        with jax.default_device(jax.devices(device)[0]):
+            variables = layer.init(jax.random.key(0), method=type(layer).parameters)
         return {"/".join(path): tuple(p.shape) for path, p in flatten_dict(variables["params"]).items()}
 
     def layer_step(self, X: Any, K: Any, b: Any, Y: Any, *, lr: float) -> dict[str, Any]:
@@ -167,7 +173,7 @@ class JaxBackend(Backend):
         # corr2d writes into a buffer in TensorFlow and MXNet); the parameters are the ones linen's
         # init enumerates, loaded with K and b.
         layer = self._book_conv2d(K.shape, X.dtype, corr=self.conv2d)
-        names = layer.init(jax.random.key(0), X)["params"]
+        names = layer.init(jax.random.key(0), method=type(layer).parameters)["params"]
         params = {name: {"weight": K, "bias": b}[name] for name in names}
         optimizer = optax.sgd(lr)
         grads = jax.grad(lambda p: ((layer.apply({"params": p}, X) - Y) ** 2).sum())(params)

@@ -171,6 +171,8 @@ class BackendVerdict:
             self.failed.append(e)
         if e["outcome"] == "passed" and e.get("unexpected"):
             self.remarks[f"unexpected pass: {e['unexpected']}"] = None
+        elif e.get("probe_result"):
+            self.remarks[f"manifest probe: {e['probe_result']}"] = None
         if e["outcome"] == "passed" and (e.get("determinism") or "").startswith("not repeatable"):
             self.remarks[f"{e['_target'].id}: {e['determinism']}"] = None
         if e["outcome"] == "xpassed":

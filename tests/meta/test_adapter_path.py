@@ -1,0 +1,50 @@
+"""The adapter author's path: the documented minimal adapter gets a true verdict from the plain
+command, with no false unexpected pass, every manifest probe's conclusion shown, and none of the
+harness's own tests in the run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+from tests.meta.test_broken_adapters import ROOT
+
+
+def _plain(backend: str, *extra: str, pythonpath: str = "") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONV_CONFORMANCE_")}
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    return subprocess.run([sys.executable, "-m", "pytest", f"--backend={backend}", "-p", "no:cacheprovider", "-q",
+                           *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_docs_show_the_minimal_adapter_as_it_is():
+    docs = (ROOT / "docs" / "adapters.md").read_text()
+    block = re.search(r"## The minimal adapter.*?```python\n(.*?)```", docs, re.S)
+    assert block and block[1] == (ROOT / "examples" / "minimal_adapter.py").read_text()
+
+
+def test_the_minimal_adapter_gets_a_true_verdict_from_the_plain_command(tmp_path):
+    result = _plain("minimal_adapter:MinimalBackend", f"--results-dir={tmp_path}",
+                    pythonpath=str(ROOT / "examples"))
+    out = result.stdout
+    assert result.returncode == 0 and "verdict: MinimalBackend: CONFORMANT" in out, out[-3000:]
+    assert "tests/meta" not in out and "test_broken_adapters" not in out  # the plain command tests the adapter
+    # No verb it lacks is called conforming; the probes use corr2d, which it has, and say what they found.
+    assert not re.search(r"unexpected pass: MinimalBackend\.\w+ is not in the manifest", out), out[-3000:]
+    assert ("unexpected pass: MinimalBackend-cpu-float16: float16 on cpu is not in the manifest (dtypes), "
+            "but corr2d") in out
+    assert "manifest probe: MinimalBackend-cpu-bfloat16: bfloat16 on cpu confirmed unsupported (tried with corr2d" \
+        in out
+    probes = [r for r in json.loads((tmp_path / "MinimalBackend.json").read_text())["results"] if r["probe"]]
+    assert {r["dtype"] for r in probes} == {"float16", "bfloat16"} and all(r["probe_result"] or r["unexpected"]
+                                                                          for r in probes)
+
+
+def test_a_probe_whose_verb_is_missing_says_it_is_inconclusive():
+    result = _plain("tests.meta.hostile:ImplementsNothing", "--device=cpu")
+    assert "manifest probe: ImplementsNothing-cpu-float16: inconclusive: conv2d could not be tried" in result.stdout
+    assert "ImplementsNothing-cpu-float16: float16 on cpu confirmed unsupported" not in result.stdout
