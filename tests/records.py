@@ -45,6 +45,7 @@ import platform
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ import spec
 from backends.base import PRECISIONS
 from report import RECORD_FORMAT, matrix
 from tests import checks, support
-from tests.verdict import SEVERITY, BackendVerdict, RunInfo, judge, meta_only, narrowing, worst
+from tests.verdict import SEVERITY, BackendVerdict, RunInfo, by_cause, judge, meta_only, narrowing, worst
 
 RESULTS = pytest.StashKey[dict]()
 NOTES = pytest.StashKey[dict]()
@@ -473,17 +474,44 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             flag = f"  <-- {len(t.missing)} MISSING" if t.missing else ""
             terminalreporter.write_line(f"{t.target.id:34} expected {len(t.expected):4}  ran {len(t.ran):4}  "
                                         f"skipped {len(t.skipped):4}{flag}")
-    selected = {bk.label: getattr(bk, "selected_as", bk.label) for bk in config.stash[SELECTION].backends}
-    for label, v in verdicts.items():
-        _print_verdict(terminalreporter, v, selected.get(label, label))
+    from tests.deviations import DEFAULT_DIR
+
+    folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
+    for bk in config.stash[SELECTION].backends:
+        v = verdicts[bk.label]
+        prefix, suffix = _reproduce_parts(config, bk)
+        lists = [str(folder / f"{bk.label}.txt")] if (folder / f"{bk.label}.txt").is_file() else []
+        _print_verdict(terminalreporter, v, getattr(bk, "selected_as", bk.label), prefix=prefix, suffix=suffix,
+                       lists=lists)
     short = [label for label, v in verdicts.items() if v.fails_run and any(t.missing for t in v.tallies)]
     if short:
         terminalreporter.write_line(f"tripwire: {', '.join(short)} ran fewer checks than the spec asks: run failed",
                                     red=True)
 
 
-def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str) -> None:
-    """Per backend: the headline, its reasons, per chapter section, and how to reproduce each failure."""
+def _reproduce_parts(config: pytest.Config, bk) -> tuple[str, str]:
+    """What a reproduce line needs beyond the test id: the PYTHONPATH an import-path adapter came
+    from (when it is not the checkout), and a --xfails folder other than the default."""
+    from tests.deviations import DEFAULT_DIR
+
+    prefix = ""
+    selected = getattr(bk, "selected_as", "")
+    if ":" in selected:
+        top = sys.modules.get(selected.partition(":")[0].split(".")[0])
+        where = Path(getattr(top, "__file__", "") or "")
+        if where.name:
+            root = where.parent.parent if where.name == "__init__.py" else where.parent
+            if root.resolve() != Path(config.rootpath).resolve():
+                prefix = f"PYTHONPATH={root} "
+    xfails = config.getoption("cc_xfails")
+    suffix = f" --xfails={xfails}" if xfails and Path(xfails).resolve() != DEFAULT_DIR.resolve() else ""
+    return prefix, suffix
+
+
+def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str, *, prefix: str = "", suffix: str = "",
+                   lists: list[str] = ()) -> None:
+    """Per backend: the headline, its reasons, per chapter section, known deviations, and the failures
+    grouped by cause, with one line that reproduces each cause."""
     headline = v.headline
     terminalreporter.section(f"verdict: {v.label}: {headline}", sep="-",
                              red=headline == "NOT CONFORMANT", yellow=headline == "NO VERDICT")
@@ -498,8 +526,23 @@ def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str) -> Non
             f"not implemented {n['not implemented']:4}{extra}")
     for line in v.remarks:
         terminalreporter.write_line(f"  {line}", yellow=True)
-    for e in v.failed[:50]:
+    deviations = [e for e in v.entries if e["outcome"] in ("xfailed", "xpassed") or
+                  (e["outcome"] == "skipped" and e["reason"].startswith(support.KNOWN_DEVIATION))]
+    if deviations or lists:
+        read = ", ".join(lists) if lists else "none"
+        terminalreporter.write_line(f"  known deviations: {len(deviations)} (lists read: {read})")
+        for reason, n in Counter(e["reason"].removeprefix(support.KNOWN_DEVIATION).lstrip()
+                                 for e in deviations).most_common():
+            terminalreporter.write_line(f"    {n:4} × {reason[:300]}")
+    groups = by_cause(v.failed)
+    if groups:
+        terminalreporter.write_line(f"  {len(v.failed)} failure(s), {len(groups)} cause(s); one reproduce line each:")
+    for text, entries in groups[:20]:
+        e = entries[0]
         mode = " --precision=fast" if e.get("precision") == "fast" else ""
-        terminalreporter.write_line(f"  reproduce: pytest '{e['test']}' --backend={selected_as}{mode}")
-    if len(v.failed) > 50:
-        terminalreporter.write_line(f"  ... and {len(v.failed) - 50} more failures")
+        terminalreporter.write_line(f"    {len(entries):4} × {text[:300]}", red=True)
+        terminalreporter.write_line(f"         reproduce: {prefix}pytest '{e['test']}' --backend={selected_as}{mode}"
+                                    f"{suffix}")
+    if len(groups) > 20:
+        terminalreporter.write_line(f"  ... and {len(groups) - 20} more causes ({sum(len(g) for _, g in groups[20:])} "
+                                    "failures)")

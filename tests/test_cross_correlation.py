@@ -23,4 +23,7 @@ def test_kernel_larger_than_input(target, case, op):
     got = target.backend.to_numpy(result)
     pytest.fail(
         f"{op}: a {case.input('K').shape} kernel on a {case.input('X').shape} input has no valid position, "
-        f"but the adapter returned an array of shape {np.shape(got)} instead of raising", pytrace=False)
+        f"but the adapter returned an array of shape {np.shape(got)} instead of raising. The rule: the output "
+        "is (nh-kh+1) x (nw-kw+1), and there is no position when kh > nh or kw > nw. The book's corr2d "
+        "allocates zeros((nh-kh+1, nw-kw+1)), a valid empty array for a kernel one larger: call "
+        "backends.base.output_shape(X.shape, K.shape) first, which raises ValueError", pytrace=False)

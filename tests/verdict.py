@@ -20,6 +20,7 @@ judges; ``tests/records.py`` collects the entries and prints.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,7 @@ class BackendVerdict:
     no_verdict: list[str] = field(default_factory=list)  # too little seen to judge
     tallies: list[Tally] = field(default_factory=list)
     fails_run: bool = False  # turns a zero exit status into a failure
+    entries: list[dict] = field(default_factory=list)
 
     @property
     def headline(self) -> str:
@@ -158,6 +160,7 @@ class BackendVerdict:
         return sum(len(t.ran) for t in self.tallies)
 
     def add(self, e: dict, gpu_reasons: set[str]) -> None:
+        self.entries.append(e)
         kind = e["outcome"]
         if kind == "skipped":
             kind = skip_kind(e["reason"], gpu_reasons) or "skipped"
@@ -234,3 +237,22 @@ def judge(backend, targets: list, entries: list[dict], run: RunInfo, gpu_reasons
 
 def _core_level(tallies: list[Tally]) -> bool:
     return any(checks.core(t.target, op) <= t.passed for t in tallies for op in checks.CORE_OPS)
+
+
+def cause(e: dict) -> str:
+    """A failure's first line with what varies between its instances (the target, the case, counts and
+    values) taken out, so that one mistake made in every dtype and case reads as one cause."""
+    first = (e.get("reason") or e["outcome"]).splitlines()[0]
+    first = re.sub(r" \((?:[\w.]+-)?(?:cpu|gpu)-\w+\)", "", first)  # the target id in parentheses
+    first = re.sub(r" on [a-z]\w*", "", first)  # 'on <case id>'
+    first = re.sub(r"np\.float\d+\(([^)]*)\)", r"\1", first)
+    first = re.sub(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])", "N", first.removeprefix("Failed: "))
+    return first
+
+
+def by_cause(failed: list[dict]) -> list[tuple[str, list[dict]]]:
+    """Failures grouped by :func:`cause`, the most frequent first."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for e in failed:
+        groups[cause(e)].append(e)
+    return sorted(groups.items(), key=lambda kv: -len(kv[1]))

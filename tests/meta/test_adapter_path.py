@@ -48,3 +48,45 @@ def test_a_probe_whose_verb_is_missing_says_it_is_inconclusive():
     result = _plain("tests.meta.hostile:ImplementsNothing", "--device=cpu")
     assert "manifest probe: ImplementsNothing-cpu-float16: inconclusive: conv2d could not be tried" in result.stdout
     assert "ImplementsNothing-cpu-float16: float16 on cpu confirmed unsupported" not in result.stdout
+
+
+BUGGY = '''
+import numpy as np
+
+from minimal_adapter import MinimalBackend
+
+
+class Float32Only(MinimalBackend):
+    """corr2d computes in float32 whatever it is given (d2l's corr2d on torch.float32)."""
+
+    def corr2d(self, X, K):
+        return super().corr2d(X.astype(np.float32), K.astype(np.float32))
+'''
+
+
+def test_failures_are_grouped_by_cause_each_with_one_line_that_reproduces_it(tmp_path):
+    (tmp_path / "buggy_adapter.py").write_text(BUGGY)
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    listed = "tests/test_edge_detection.py::test_edge_detection[Float32Only-cpu-float64-edge_6x8-corr2d]"
+    (lists / "Float32Only.txt").write_text("xfail: accepted while we port corr2d\nupstream: https://example.org/7\n"
+                                           f"{listed}\n")
+    result = _plain("buggy_adapter:Float32Only", f"--xfails={lists}",
+                    pythonpath=f"{tmp_path}{os.pathsep}{ROOT / 'examples'}")
+    out = result.stdout
+    assert result.returncode == 1 and "verdict: Float32Only: NOT CONFORMANT" in out, out[-3000:]
+    causes = re.findall(r"^ +(\d+) × (corr2d: the result is float32, but the inputs were float64.*)$", out, re.M)
+    assert len(causes) == 1 and int(causes[0][0]) > 20, out[-3000:]  # one cause, many failures
+    reproduce = re.findall(r"reproduce: (.*)$", out, re.M)
+    assert len(reproduce) == len(re.findall(r"^ +\d+ × ", out, re.M)) - 1  # one per cause (the xfail is listed)
+    assert all(r.startswith(f"PYTHONPATH={tmp_path} pytest 'tests/") and r.endswith(f"--xfails={lists}")
+               for r in reproduce), reproduce
+    assert f"known deviations: 1 (lists read: {lists / 'Float32Only.txt'})" in out
+    assert "accepted while we port corr2d [https://example.org/7]" in out
+
+
+def test_the_kernel_larger_message_says_the_rule_and_why():
+    result = _plain("tests.meta.broken:EmptyForLargeKernel", "--device=cpu", "-k", "kernel_larger_2x2_k3x3",
+                    "--tb=line")
+    assert "has no valid position, but the adapter returned an array of shape (0, 0)" in result.stdout
+    assert "(nh-kh+1) x (nw-kw+1)" in result.stdout and "call backends.base.output_shape" in result.stdout

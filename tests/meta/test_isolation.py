@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.meta.test_broken_adapters import ROOT, outcome, run_suite
 
 SEGFAULTS = "tests.meta.broken:Segfaults"
@@ -26,9 +28,21 @@ def report(folder, expect: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+#: pytest-xdist's own race when a worker dies while the controller is sending it tests
+#: (https://github.com/pytest-dev/pytest-xdist/issues/204, open): an INTERNALERROR, exit 3, seen
+#: here once, with two test runs sharing the two cores.  The records are then incomplete (never a
+#: false green); the test tries again rather than fail on xdist's race.
+XDIST_RACE = "cannot send (already closed?)"
+
+
 def test_under_xdist_a_segfault_fails_only_its_own_tests(tmp_path):
-    result = run_suite(f"numpy,{SEGFAULTS}", "-p", "xdist", "-n", "2", "--max-worker-restart=100",
-                       f"--results-dir={tmp_path}")
+    for _ in range(3):
+        result = run_suite(f"numpy,{SEGFAULTS}", "-p", "xdist", "-n", "2", "--max-worker-restart=100",
+                           f"--results-dir={tmp_path}")
+        if XDIST_RACE not in result.stdout + result.stderr:
+            break
+        assert result.returncode == pytest.ExitCode.INTERNAL_ERROR
+        assert json.loads((tmp_path / "numpy.json").read_text())["run"]["complete"] is False
     assert result.returncode == 1, result.stdout[-3000:]
     assert "crashed while running" in result.stdout
     assert "verdict: numpy: CONFORMANT" in result.stdout and "verdict: Segfaults: NOT CONFORMANT" in result.stdout
