@@ -1,0 +1,40 @@
+"""The GitHub Actions workflow (.github/workflows/conformance.yml) is tox's CPU matrix, job for job:
+a framework added to one and not the other would be a matrix that CI never runs, or never compares."""
+
+from __future__ import annotations
+
+import configparser
+
+import yaml
+
+from tests.meta.test_broken_adapters import ROOT
+
+WORKFLOW = ROOT / ".github" / "workflows" / "conformance.yml"
+
+
+def _tox_cpu_label() -> list[str]:
+    tox = configparser.ConfigParser()
+    tox.read(ROOT / "tox.ini")
+    labels = {key.strip(): value for key, value in (line.split("=", 1) for line in tox["tox"]["labels"].splitlines()
+                                                    if "=" in line and not line.strip().startswith("#"))}
+    return [env.strip() for env in labels["cpu"].split(",")]
+
+
+def test_the_framework_jobs_are_the_tox_cpu_matrix():
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    cpu = _tox_cpu_label()
+    assert cpu[0] == "open" and cpu[-1] == "report", cpu
+    assert jobs["framework"]["strategy"]["matrix"]["env"] == cpu[1:-1]
+
+
+def test_the_matrix_run_reaches_every_job_and_the_report_runs_whatever_happened():
+    jobs = yaml.safe_load(WORKFLOW.read_text())["jobs"]
+    assert jobs["framework"]["needs"] == "open" and jobs["report"]["needs"] == "framework"
+    assert jobs["report"]["if"] == "always()"  # a failed framework job still gets its missing record named
+    for job in ("framework", "report"):
+        downloads = [s["with"] for s in jobs[job]["steps"] if s.get("uses", "").startswith("actions/download-artifact")]
+        assert {"name": "matrix", "path": "results"} in downloads, job
+    assert any("tox run -e report" in s.get("run", "") for s in jobs["report"]["steps"])
+    assert any("GITHUB_STEP_SUMMARY" in s.get("run", "") for s in jobs["report"]["steps"])
+    gpu = jobs["gpu"]
+    assert gpu["runs-on"] == ["self-hosted", "gpu"] and "inputs.gpu" in gpu["if"]  # off unless asked for
