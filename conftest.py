@@ -217,6 +217,7 @@ def _load(name: str) -> backends.Backend:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTION] = _select(config)
+    support.FULL_TRACEBACKS = config.getoption("verbose") > 0
 
 
 META = Path(__file__).resolve().parent / "tests" / "meta"

@@ -285,13 +285,19 @@ def case_params(pairs) -> list:
     return [pytest.param(case, op, id=f"{case.id}-{op}") for case, op in pairs]
 
 
-def call(bk, verb: str, *args, **kwargs):
+#: Set from pytest's ``-v`` (``conftest.py``): show a verb's own traceback instead of one line.
+FULL_TRACEBACKS = False
+
+
+def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
     """Call an adapter verb, holding it to the adapter's manifest (``verbs``).
 
     Not implemented and not declared (or no manifest at all): a skip that says
     "not implemented by the adapter".  Declared but not implemented: a failure.
     Not declared but implemented: the check runs, and if it passes the verdict
-    reports an unexpected pass, so the manifest cannot rot.
+    reports an unexpected pass, so the manifest cannot rot.  Any other
+    exception is one line naming the verb (the framework's traceback with
+    ``-v``), unless ``expect_error``: then the caller judges it.
     """
     __tracebackhide__ = True
     declared = bk.verbs is None or verb in bk.verbs
@@ -305,6 +311,12 @@ def call(bk, verb: str, *args, **kwargs):
                         f"NotImplementedError{why}", pytrace=False)
         manifest = " (the manifest agrees)" if bk.verbs is not None else ""
         skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}{why}{manifest}")
+    except Exception as exc:
+        if expect_error or FULL_TRACEBACKS:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        pytest.fail(f"{bk.label}.{verb} raised {type(exc).__name__}: {first} (the framework's traceback: run the "
+                    "reproduce line with -v)", pytrace=False)
     if not declared:  # it returned: if the test then passes, the verdict reports an unexpected pass
         note(undeclared_verb=verb)
     for name, arg, before in inputs:  # every input of every verb is read back

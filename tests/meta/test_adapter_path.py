@@ -90,3 +90,14 @@ def test_the_kernel_larger_message_says_the_rule_and_why():
                     "--tb=line")
     assert "has no valid position, but the adapter returned an array of shape (0, 0)" in result.stdout
     assert "(nh-kh+1) x (nw-kw+1)" in result.stdout and "call backends.base.output_shape" in result.stdout
+
+
+def test_a_verbs_exception_is_one_line_with_the_traceback_behind_v():
+    quiet = _plain("tests.meta.broken:RaisesOnUse", "--device=cpu", "-k", "fig_7_2_1 and float64", "--tb=short")
+    line = "RaisesOnUse.conv2d raised RuntimeError: simulated crash inside the framework's conv op"
+    assert line in quiet.stdout and 'raise RuntimeError("simulated crash' not in quiet.stdout, quiet.stdout[-3000:]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONV_CONFORMANCE_")}
+    loud = subprocess.run([sys.executable, "-m", "pytest", "--backend=tests.meta.broken:RaisesOnUse", "--device=cpu",
+                           "-p", "no:cacheprovider", "-v", "-k", "fig_7_2_1 and float64", "--tb=short"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert 'raise RuntimeError("simulated crash' in loud.stdout, loud.stdout[-3000:]
