@@ -58,6 +58,9 @@ def parse(path: Path) -> list[Entry]:
             key, value = m.groups()
             if not value:
                 raise pytest.UsageError(f"{where}: '{key}:' needs a value")
+            if value.startswith("<") and value.endswith(">"):
+                raise pytest.UsageError(f"{where}: '{key}:' is still the draft's placeholder {value}: write the "
+                                        "reason you accept this deviation for, and the upstream report's link")
             if key == "upstream":
                 if reason is None:
                     raise pytest.UsageError(f"{where}: 'upstream:' before any 'xfail:' or 'skip:' reason")
@@ -79,9 +82,31 @@ def parse(path: Path) -> list[Entry]:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("conv-conformance").addoption(
+    group = parser.getgroup("conv-conformance")
+    group.addoption(
         "--xfails", dest="cc_xfails", default=None, metavar="DIR",
         help=f"folder of known-deviation lists, one <backend>.txt per adapter (default: {DEFAULT_DIR})")
+    group.addoption(
+        "--xfails-draft", dest="cc_xfails_draft", default=None, metavar="DIR",
+        help="write DIR/<backend>.txt: a draft known-deviation list of this run's failures, one block per cause, "
+             "whose placeholders must be filled in before the suite accepts it")
+
+
+def write_draft(folder: Path, label: str, groups: list[tuple[str, list[dict]]], run: str) -> Path:
+    """A known-deviation list for ``label`` from failures grouped by cause: every id exact, every reason and
+    link a placeholder that :func:`parse` refuses until a person fills it in."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Draft from run {run}: the failures of {label}, one block per cause.",
+             "# Keep only what you accept as a known deviation; for each block write the reason and the link",
+             "# of the upstream report (the suite refuses the <...> placeholders), then use this file as",
+             f"# spec/xfails/{label}.txt or pass its folder with --xfails.", ""]
+    for cause, entries in groups:
+        lines += [f"# {len(entries)} x {cause[:200]}", "xfail: <why this deviation is accepted>",
+                  "upstream: <link to the upstream report>"]
+        lines += sorted({e["test"] for e in entries}) + [""]
+    path = folder / f"{label}.txt"
+    path.write_text("\n".join(lines))
+    return path
 
 
 ENTRIES = pytest.StashKey[list]()

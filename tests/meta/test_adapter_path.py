@@ -101,3 +101,21 @@ def test_a_verbs_exception_is_one_line_with_the_traceback_behind_v():
                            "-p", "no:cacheprovider", "-v", "-k", "fig_7_2_1 and float64", "--tb=short"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert 'raise RuntimeError("simulated crash' in loud.stdout, loud.stdout[-3000:]
+
+
+def test_a_known_deviation_list_starts_from_a_run_and_counts_only_once_filled_in(tmp_path):
+    (tmp_path / "buggy_adapter.py").write_text(BUGGY)
+    path = f"{tmp_path}{os.pathsep}{ROOT / 'examples'}"
+    draft = tmp_path / "draft"
+    first = _plain("buggy_adapter:Float32Only", f"--xfails-draft={draft}", pythonpath=path)
+    listed = draft / "Float32Only.txt"
+    assert first.returncode == 1 and f"draft known-deviation list written: {listed}" in first.stdout
+    text = listed.read_text()
+    assert text.count("xfail: <why this deviation is accepted>") == 1  # one cause, one block
+    unfilled = _plain("buggy_adapter:Float32Only", f"--xfails={draft}", pythonpath=path)
+    assert unfilled.returncode == 4 and "is still the draft's placeholder" in unfilled.stderr
+    listed.write_text(text.replace("<why this deviation is accepted>", "corr2d computes in float32")
+                      .replace("<link to the upstream report>", "https://example.org/2"))
+    filled = _plain("buggy_adapter:Float32Only", f"--xfails={draft}", pythonpath=path)
+    assert filled.returncode == 0, filled.stdout[-3000:]
+    assert re.search(r"verdict: Float32Only: CONFORMANT with \d+ known deviations", filled.stdout)
