@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -76,10 +77,30 @@ def _error_rows(report: Report) -> list[list[str]]:
             for (bk, dev, dt, mode), (err, units) in sorted(worst.items())]
 
 
+#: How the reason of every entry from a known-deviation list starts (tests/support.py, KNOWN_DEVIATION).
+KNOWN_DEVIATION = "known deviation"
+
+
+def _is_deviation(r: dict) -> bool:
+    return r["outcome"] in ("xfailed", "xpassed") or (
+        r["outcome"] == "skipped" and (r["reason"] or "").startswith(KNOWN_DEVIATION))
+
+
 def _skip_rows(report: Report) -> list[list[str]]:
     reasons = Counter((rec.backend, r["reason"]) for rec in report.records for r in rec.meta["results"]
-                      if r["outcome"] == "skipped")
+                      if r["outcome"] == "skipped" and not _is_deviation(r))
     return [[bk, str(n), why] for (bk, why), n in sorted(reasons.items())]
+
+
+def _deviation_rows(report: Report) -> list[list[str]]:
+    """Known deviations apart from skips: backend, how many checks, the outcome, the list file, the
+    reason and the upstream link."""
+    def why(r: dict) -> str:  # one row per list entry's block: the line number of each id dropped
+        return re.sub(r"^\((.*?):\d+\)", r"(\1)", (r["reason"] or "").removeprefix(KNOWN_DEVIATION).lstrip())
+
+    reasons = Counter((rec.backend, r["outcome"], why(r)) for rec in report.records for r in rec.meta["results"]
+                      if _is_deviation(r))
+    return [[bk, str(n), outcome, why] for (bk, outcome, why), n in sorted(reasons.items())]
 
 
 def _record_rows(report: Report) -> list[list[str]]:
@@ -138,6 +159,11 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"Repeatability: {same} target(s) gave the same bits twice, as promised. The targets "
                     "without that promise, and what the repeat check saw", ["backend", "device", "dtype", "precision",
                                                                     "repeat check"], other))
+    deviations = _deviation_rows(report)
+    if deviations:
+        out.append(("Known deviations (spec/xfails): listed, with their reasons and upstream links, and kept out of "
+                    "the comparison", ["backend", "checks", "outcome", "(list file) reason [upstream]"],
+                    deviations))
     skips = _skip_rows(report)
     if skips:
         out.append(("Skips, by reason", ["backend", "count", "reason"], skips))

@@ -103,3 +103,25 @@ def test_nan_in_an_output_is_a_disagreement_not_agreement(records, tmp_path):
     path.write_text(json.dumps(rec))
     result = report(tmp_path, "numpy,SloppyOnRandomValues")
     assert result.returncode == 1 and "pair(s) disagree beyond tolerance" in result.stdout, result.stdout[-3000:]
+
+
+def test_known_deviations_are_a_table_of_their_own(tmp_path):
+    """A backend conformant with known deviations agrees; its deviations are listed apart from skips,
+    with the reason, the list's file:line and the upstream link."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    ids = [f"tests/test_edge_detection.py::test_edge_detection[FlipsOnTheEdgeImage-cpu-float32-edge_6x8-{op}]"
+           for op in ("corr2d", "conv2d", "corr2d_matmul")]
+    (lists / "FlipsOnTheEdgeImage.txt").write_text("xfail: flipped on purpose\nupstream: https://example.org/9\n"
+                                                   + "\n".join(ids) + "\n")
+    out = tmp_path / "out"
+    subprocess.run([sys.executable, "-m", "report", "open", str(out)], cwd=ROOT, check=True, capture_output=True)
+    run = run_suite("tests.meta.broken:FlipsOnTheEdgeImage", f"--xfails={lists}", f"--results-dir={out}")
+    assert run.returncode == 0, run.stdout[-2000:]
+    result = report(out, "FlipsOnTheEdgeImage")
+    assert result.returncode == 0 and "AGREE" in result.stdout, result.stdout[-3000:]
+    md = (out / "agreement.md").read_text()
+    table = md.split("## Known deviations (spec/xfails)")[1].split("##")[0]
+    assert "| FlipsOnTheEdgeImage | 3 | xfailed |" in table and "flipped on purpose" in table
+    assert "https://example.org/9" in table and "FlipsOnTheEdgeImage.txt)" in table
+    assert "flipped on purpose" not in md.split("## Skips, by reason")[-1] or "## Skips, by reason" not in md
