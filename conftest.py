@@ -31,7 +31,7 @@ import pytest
 
 import backends
 from spec import numerics
-from tests import globalstate, support
+from tests import globalstate, support, verdict
 
 BACKEND_HELP = (
     "backends to test: a name, a comma list, 'all' (every shipped adapter), or an import path "
@@ -220,16 +220,11 @@ def pytest_configure(config: pytest.Config) -> None:
     support.FULL_TRACEBACKS = config.getoption("verbose") > 0
 
 
-META = Path(__file__).resolve().parent / "tests" / "meta"
-
-
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """``pytest --backend=X`` tests the adapter: the harness's own tests (``tests/meta``) run only when
     a path inside them is asked for (``pytest tests/meta``)."""
-    if collection_path == META:
-        base = Path(config.invocation_params.dir)
-        asked = [(base / str(a).partition("::")[0]).resolve() for a in config.args]
-        return not any(p == META or p.is_relative_to(META) for p in asked)
+    if collection_path == verdict.META:
+        return not any(p.is_relative_to(verdict.META) for p in verdict.asked_paths(config))
     return None
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from report import Report
+from report import KNOWN_DEVIATION, Report, is_deviation
 
 DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
 
@@ -77,18 +77,9 @@ def _error_rows(report: Report) -> list[list[str]]:
             for (bk, dev, dt, mode), (err, units) in sorted(worst.items())]
 
 
-#: How the reason of every entry from a known-deviation list starts (tests/support.py, KNOWN_DEVIATION).
-KNOWN_DEVIATION = "known deviation"
-
-
-def _is_deviation(r: dict) -> bool:
-    return r["outcome"] in ("xfailed", "xpassed") or (
-        r["outcome"] == "skipped" and (r["reason"] or "").startswith(KNOWN_DEVIATION))
-
-
 def _skip_rows(report: Report) -> list[list[str]]:
     reasons = Counter((rec.backend, r["reason"]) for rec in report.records for r in rec.meta["results"]
-                      if r["outcome"] == "skipped" and not _is_deviation(r))
+                      if r["outcome"] == "skipped" and not is_deviation(r))
     return [[bk, str(n), why] for (bk, why), n in sorted(reasons.items())]
 
 
@@ -99,7 +90,7 @@ def _deviation_rows(report: Report) -> list[list[str]]:
         return re.sub(r"^\((.*?):\d+\)", r"(\1)", (r["reason"] or "").removeprefix(KNOWN_DEVIATION).lstrip())
 
     reasons = Counter((rec.backend, r["outcome"], why(r)) for rec in report.records for r in rec.meta["results"]
-                      if _is_deviation(r))
+                      if is_deviation(r))
     return [[bk, str(n), outcome, why] for (bk, outcome, why), n in sorted(reasons.items())]
 
 

@@ -56,7 +56,7 @@ def gamma(n: int, dtype: str) -> float:
 def round_to(a: np.ndarray, dtype: str) -> np.ndarray:
     """``a`` rounded to nearest (ties to even) in ``dtype``, held in float64."""
     a = np.asarray(a, dtype=np.float64)
-    if dtype == "bfloat16":
+    if dtype in ("bfloat16", "tfloat32"):  # no NumPy container of their own
         mantissa, exponent = np.frexp(a)  # mantissa in [0.5, 1)
         bits = PRECISION_BITS[dtype]
         return np.ldexp(np.rint(mantissa * 2.0**bits) / 2.0**bits, exponent)

@@ -53,7 +53,7 @@ import pytest
 
 import spec
 from backends.base import PRECISIONS
-from report import RECORD_FORMAT, matrix
+from report import RECORD_FORMAT, is_deviation, matrix
 from tests import checks, support
 from tests.verdict import SEVERITY, BackendVerdict, RunInfo, by_cause, judge, meta_only, narrowing, worst
 
@@ -123,8 +123,7 @@ def _notes(request: pytest.FixtureRequest):
 def _police(item: pytest.Item, when: str):
     """Around each phase: a skip the harness did not decide, or any imperative
     xfail, becomes a failure that says where known deviations belong."""
-    params = item.callspec.params if hasattr(item, "callspec") else {}
-    target = params.get("target") or params.get("train_target") or params.get("probe")
+    target = _target_param(_params(item))
     use_xfails = USE_XFAILS.format(label=target.backend.label if target is not None else "<backend>")
     try:
         return (yield)
@@ -167,9 +166,8 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 def _entry(item: pytest.Item) -> dict:
     """What the record keeps of one test, as plain data (it crosses the xdist wire)."""
-    params = getattr(item, "callspec", None)
-    params = params.params if params else {}
-    target = params.get("target") or params.get("train_target") or params.get("probe")
+    params = _params(item)
+    target = _target_param(params)
     case = params.get("case") or params.get("loop")
     notes = item.stash.get(NOTES, {})
     case_id = getattr(case, "id", None)
@@ -187,6 +185,17 @@ def _entry(item: pytest.Item) -> dict:
         "probe_result": notes.get("probe"),
         "_outputs": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in notes.items() if k.startswith("output")},
     }
+
+
+def _params(item: pytest.Item) -> dict:
+    """The test's parameters (none for an unparametrized test)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params if callspec else {}
+
+
+def _target_param(params: dict):
+    """The target a test runs on, whichever fixture carries it."""
+    return params.get("target") or params.get("train_target") or params.get("probe")
 
 
 def _target_fields(target) -> dict:
@@ -533,8 +542,7 @@ def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str, *, pre
             f"not implemented {n['not implemented']:4}{extra}")
     for line in v.remarks:
         terminalreporter.write_line(f"  {line}", yellow=True)
-    deviations = [e for e in v.entries if e["outcome"] in ("xfailed", "xpassed") or
-                  (e["outcome"] == "skipped" and e["reason"].startswith(support.KNOWN_DEVIATION))]
+    deviations = [e for e in v.entries if is_deviation(e)]
     if deviations or lists:
         read = ", ".join(lists) if lists else "none"
         terminalreporter.write_line(f"  known deviations: {len(deviations)} (lists read: {read})")

@@ -9,17 +9,19 @@ not only as "arrays differ".
 from __future__ import annotations
 
 import contextvars
+import functools
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 import spec
+from backends.base import Backend
+from report import KNOWN_DEVIATION  # noqa: F401  (the reason prefix of spec/xfails entries; tests/deviations.py)
 from spec import numerics, oracle
 
 NOT_IMPLEMENTED = "not implemented by the adapter"
-#: How the reason of every xfail or skip from ``spec/xfails`` starts (``tests/deviations.py``).
-KNOWN_DEVIATION = "known deviation"
 
 #: Reasons of the skips the harness itself decides (``skip``, ``skip_mark``): a
 #: skip with any other reason -- an adapter calling ``pytest.skip()`` -- is
@@ -204,12 +206,6 @@ def correlation_hypotheses(X: np.ndarray, K: np.ndarray, b: float | None, dtype:
     return {name: alt for name, alt in hyp.items() if not np.array_equal(alt, right)}
 
 
-def _round_bits(a: np.ndarray, bits: int) -> np.ndarray:
-    """``a`` rounded to ``bits`` significant bits (to nearest, ties to even), in float64."""
-    mantissa, exponent = np.frexp(np.asarray(a, dtype=np.float64))
-    return np.ldexp(np.rint(mantissa * 2.0**bits) / 2.0**bits, exponent)
-
-
 def precision_verdict(got: np.ndarray, expected: np.ndarray, X, K, b, arithmetic: str) -> str:
     """If a narrower format's rounding could have produced these values, say which.
 
@@ -227,8 +223,7 @@ def precision_verdict(got: np.ndarray, expected: np.ndarray, X, K, b, arithmetic
         return ""
     found = []
     for other in narrower:
-        bits = numerics.PRECISION_BITS[other]
-        Xr, Kr = _round_bits(X, bits), _round_bits(K, bits)
+        Xr, Kr = numerics.round_to(X, other), numerics.round_to(K, other)
         magnitude = oracle.abs_corr2d(Xr, Kr, abs(bias))
         if other != "tfloat32" and numerics.rounding_free(magnitude, Xr, Kr, bias, other):
             continue  # that format computes these inputs exactly: its rounding cannot be the error
@@ -238,7 +233,7 @@ def precision_verdict(got: np.ndarray, expected: np.ndarray, X, K, b, arithmetic
             representable = True
         else:
             tol = numerics.gamma(n, other) * oracle.abs_corr2d(Xr, Kr, abs(bias))
-            representable = np.array_equal(_round_bits(got, bits), got)
+            representable = np.array_equal(numerics.round_to(got, other), got)
         if representable and np.all(np.abs(got - exact_on_rounded) <= tol):
             found.append(other)
     words = {"tfloat32": "values agree only to 11-bit precision: float32 computed in TF32 (reduced-precision math "
@@ -330,13 +325,15 @@ def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
     return result
 
 
+@functools.cache
+def _signature(verb: str) -> inspect.Signature:
+    """The contract's signature of a verb (``backends.base.Backend``), read once."""
+    return inspect.signature(getattr(Backend, verb))
+
+
 def _inputs(bk, verb: str, args: tuple, kwargs: dict) -> list[tuple[str, object, np.ndarray]]:
     """``(name, native array, copy of its values)`` for every array argument of a verb call."""
-    import inspect
-
-    from backends.base import Backend
-
-    bound = inspect.signature(getattr(Backend, verb)).bind(bk, *args, **kwargs).arguments
+    bound = _signature(verb).bind(bk, *args, **kwargs).arguments
     out = []
     for name, value in bound.items():
         if name == "self" or value is None or isinstance(value, int | float | str | tuple):

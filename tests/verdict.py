@@ -59,11 +59,19 @@ class RunInfo:
                 pytest.ExitCode.NO_TESTS_COLLECTED: "no test was collected"}.get(self.exit_status)
 
 
+META = SUITE_TESTS / "meta"
+
+
+def asked_paths(config: pytest.Config) -> list[Path]:
+    """The paths the command line asked for (test ids cut to their file), resolved from where it ran."""
+    base = Path(config.invocation_params.dir)
+    return [(base / str(a).partition("::")[0]).resolve() for a in config.args]
+
+
 def meta_only(config: pytest.Config) -> bool:
     """True when only the harness's own tests (``tests/meta``) were asked for: no verdict to give."""
-    base = Path(config.invocation_params.dir)
-    paths = [(base / str(a).partition("::")[0]).resolve() for a in config.args]
-    return bool(paths) and all(p.is_relative_to(SUITE_TESTS / "meta") for p in paths)
+    paths = asked_paths(config)
+    return bool(paths) and all(p.is_relative_to(META) for p in paths)
 
 
 def narrowing(config: pytest.Config, deselected: int = 0) -> tuple[str, ...]:
@@ -79,7 +87,7 @@ def narrowing(config: pytest.Config, deselected: int = 0) -> tuple[str, ...]:
         if sep or (base / path).resolve() != SUITE_TESTS:
             out.append(f"path {arg}")
     for ignored in (config.getoption("ignore", None) or []):
-        if (base / ignored).resolve() != SUITE_TESTS / "meta":
+        if (base / ignored).resolve() != META:
             out.append(f"--ignore {ignored}")
     for flag, dest in (("--ignore-glob", "ignore_glob"), ("--deselect", "deselect")):
         if value := config.getoption(dest, None):
@@ -163,8 +171,9 @@ class BackendVerdict:
         self.entries.append(e)
         kind = e["outcome"]
         if kind == "skipped":
-            kind = skip_kind(e["reason"], gpu_reasons) or "skipped"
-            if skip_kind(e["reason"], gpu_reasons) is None:
+            kind = skip_kind(e["reason"], gpu_reasons)
+            if kind is None:
+                kind = "skipped"
                 self.not_conformant.append(f"a skip that is not one of the documented kinds: {e['test']}: "
                                            f"{e['reason'][:200]}")
         elif kind == "xfailed":
