@@ -14,10 +14,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
+from tests.meta.sealing import signal_mid_run
 from tests.meta.test_broken_adapters import ROOT, outcome, run_suite
 
 SEGFAULTS = "tests.meta.broken:Segfaults"
@@ -69,18 +69,9 @@ def test_without_xdist_a_segfault_leaves_no_record_and_the_report_names_it(tmp_p
 
 
 def test_env_killed_mid_run_leaves_no_record(tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"),
-         "--backend=tests.meta.broken:Hangs", "--device=cpu", "-p", "no:cacheprovider", "-q",
-         f"--results-dir={tmp_path}", "--timeout=60"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        time.sleep(8)  # collection is done and the first corr2d hangs
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    # After 8 s collection is done and the first corr2d hangs.
+    status, _ = signal_mid_run("tests.meta.broken:Hangs", tmp_path, signal.SIGKILL, after=8, timeout=60)
+    assert status == -signal.SIGKILL
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == []  # no record, no half-written file
     merged = report(tmp_path, "Hangs")
     assert merged.returncode == 1 and "no record for backend 'Hangs'" in merged.stdout + merged.stderr

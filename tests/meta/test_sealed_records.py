@@ -20,8 +20,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.meta.test_broken_adapters import run_suite
-from tests.meta.test_sealed_runs import (
+from tests.meta.sealing import (
     ROOT,
     H,
     assert_refused,
@@ -32,17 +31,7 @@ from tests.meta.test_sealed_runs import (
     says_agree,
     verdict_line,
 )
-
-
-@pytest.fixture(scope="module")
-def whole(tmp_path_factory):
-    """One complete numpy run in a matrix run: the record everything else is compared with."""
-    folder = tmp_path_factory.mktemp("whole")
-    open_run(folder)
-    result = conformance("--backend=numpy", f"--results-dir={folder}")
-    assert result.returncode == 0, result.stdout[-3000:]
-    return folder
-
+from tests.meta.test_broken_adapters import run_suite
 
 # -- a record says what run it came from, and the report believes nothing else --
 

@@ -11,65 +11,24 @@ outputs.  And no adapter, option or folder ends the run in an INTERNALERROR.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from tests.meta.test_broken_adapters import ROOT
-
-H = "tests.meta.hostile"
-
-
-def pytest_run(*args: str, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
-    """The suite in a subprocess, with the options given and nothing else of ours."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CONV_CONFORMANCE_", "CC_META_"))}
-    return subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, env=base | (env or {}),
-                          capture_output=True, text=True, timeout=600)
-
-
-def conformance(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return pytest_run(str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), "--device=cpu", "-q",
-                      "--tb=line", "-p", "no:cacheprovider", *args, env=env)
-
-
-def report(folder, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "report", str(folder), *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
-
-
-def open_run(folder, expect: str = "numpy") -> str:
-    opened = subprocess.run([sys.executable, "-m", "report", "open", str(folder), "--expect", expect], cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert opened.returncode == 0, opened.stderr
-    return json.loads((folder / "matrix.json").read_text())["run_id"]
-
-
-def record(folder, backend: str = "numpy") -> dict:
-    return json.loads((folder / f"{backend}.json").read_text())
-
-
-def verdict_line(result, backend: str = "numpy") -> str:
-    m = re.search(rf"verdict: {re.escape(backend)}: ([A-Z ]+[A-Z])", result.stdout)
-    return m.group(1) if m else ""
-
-
-def says_agree(out: str) -> bool:
-    return re.search(r"^(\*\*)?AGREE", out, re.M) is not None
-
-
-def assert_refused(folder, expect: str = "numpy", *words: str) -> str:
-    merged = report(folder, "--expect", expect)
-    out = merged.stdout + merged.stderr
-    assert merged.returncode == 1, out[-3000:]
-    assert not says_agree(out) and "Traceback" not in out, out[-3000:]
-    for w in words:
-        assert w in out, f"{w!r} not in the report:\n{out[-3000:]}"
-    return out
+from tests.meta.sealing import (
+    ROOT,
+    H,
+    assert_refused,
+    conformance,
+    open_run,
+    pytest_run,
+    record,
+    report,
+    says_agree,
+    signal_mid_run,
+    verdict_line,
+)
 
 
 @pytest.fixture(scope="module")
@@ -171,18 +130,9 @@ def test_a_stale_xfail_entry_stops_the_run_and_its_record_is_incomplete(tmp_path
 
 def test_an_interrupted_run_leaves_an_incomplete_record(tmp_path):
     open_run(tmp_path, "numpy,Hangs")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"),
-         "--backend=numpy,tests.meta.broken:Hangs", "--device=cpu", "-p", "no:cacheprovider", "-q",
-         f"--results-dir={tmp_path}", "--timeout=120"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        time.sleep(10)  # numpy's tests are done, and Hangs' first corr2d sleeps
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
-    assert proc.returncode == 2, out[-2000:]  # pytest: interrupted
+    # numpy's tests are done after 10 s, and Hangs' first corr2d sleeps.
+    status, out = signal_mid_run("numpy,tests.meta.broken:Hangs", tmp_path, signal.SIGINT, after=10, timeout=120)
+    assert status == 2, out[-2000:]  # pytest: interrupted
     assert "verdict: numpy: NO VERDICT" in out and "the run was interrupted" in out, out[-3000:]
     for backend in ("numpy", "Hangs"):
         rec = record(tmp_path, backend)
