@@ -230,7 +230,9 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     sel = config.stash[SELECTION]
-    lines = []
+    import spec
+
+    lines = [f"conv-conformance {spec.SUITE_VERSION}, spec {_said(spec.fingerprint)[:12]}, from {config.rootpath}"]
     for bk in sel.backends:
         devices = []
         for device in sel.devices:

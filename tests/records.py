@@ -550,13 +550,15 @@ def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str, *, pre
                                  for e in deviations).most_common():
             terminalreporter.write_line(f"    {n:4} × {reason[:300]}")
     groups = by_cause(v.failed)
+    # The command this run came through: pytest in a checkout, or the installed `conv-conformance`.
+    runner = "conv-conformance" if os.environ.get("CONV_CONFORMANCE_RUNNER") == "conv-conformance" else "pytest"
     if groups:
         terminalreporter.write_line(f"  {len(v.failed)} failure(s), {len(groups)} cause(s); one reproduce line each:")
     for text, entries in groups[:20]:
         e = entries[0]
         mode = " --precision=fast" if e.get("precision") == "fast" else ""
         terminalreporter.write_line(f"    {len(entries):4} × {text[:300]}", red=True)
-        terminalreporter.write_line(f"         reproduce: {prefix}pytest '{e['test']}' --backend={selected_as}{mode}"
+        terminalreporter.write_line(f"         reproduce: {prefix}{runner} '{e['test']}' --backend={selected_as}{mode}"
                                     f"{suffix}")
     if len(groups) > 20:
         terminalreporter.write_line(f"  ... and {len(groups) - 20} more causes ({sum(len(g) for _, g in groups[20:])} "
