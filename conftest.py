@@ -81,6 +81,22 @@ class Target:
         return self.backend.asarray(numerics.container(a, self.dtype), dtype=self.dtype, device=self.device)
 
 
+#: The verbs a probe can try on the chapter's first example: those that take X and K and return Y.
+PROBED_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
+
+
+@dataclass(frozen=True)
+class Probe(Target):
+    """A dtype the manifest leaves out (``op`` None: tried with a verb the adapter has), or one
+    correlation verb in a declared dtype that ``verb_dtypes`` leaves out (``op``: that verb)."""
+
+    op: str | None = None
+
+    @property
+    def id(self) -> str:
+        return super().id + (f"-{self.op}" if self.op else "")
+
+
 @dataclass
 class Selection:
     """What this session runs: backends (loaded), devices, and GPU skip reasons."""
@@ -119,7 +135,8 @@ class Selection:
             backends.base.DEVICES, backends.base.DTYPES, backends.base.PRECISIONS)]
 
     def probes(self) -> list:
-        """One target per dtype the manifest leaves out, on each device it can use here."""
+        """One probe per dtype the manifest leaves out, on each device it can use here, and one per
+        correlation verb and declared dtype that ``verb_dtypes`` leaves out."""
         params = []
         for bk in self.backends:
             for device in self.devices:
@@ -127,8 +144,13 @@ class Selection:
                     continue
                 for dtype in backends.base.DTYPES:
                     if dtype not in bk.dtypes[device]:
-                        target = Target(bk, device, dtype)
-                        params.append(pytest.param(target, id=target.id))
+                        probe = Probe(bk, device, dtype)
+                        params.append(pytest.param(probe, id=probe.id))
+                    else:
+                        for op in PROBED_VERBS:
+                            if not bk.declares(op, dtype):
+                                probe = Probe(bk, device, dtype, op=op)
+                                params.append(pytest.param(probe, id=probe.id))
         return params
 
 
@@ -191,6 +213,24 @@ def _adapter(name: str, what: str, fn, *args):
         raise pytest.UsageError(f"backend {name!r}: {what} raised {type(exc).__name__}: {exc}") from exc
 
 
+def _check_verb_dtypes(name: str, bk: backends.Backend) -> None:
+    """``verb_dtypes`` names known verbs that the manifest declares, and dtypes that ``dtypes`` lists."""
+    vd = bk.verb_dtypes
+    if not isinstance(vd, dict) or not all(isinstance(v, tuple | list) for v in vd.values()):
+        raise pytest.UsageError(f"backend {name!r}: verb_dtypes must be {{verb: (dtype, ...)}}, not {vd!r}")
+    for verb, held in vd.items():
+        if verb not in backends.base.VERBS:
+            raise pytest.UsageError(f"backend {name!r}: verb_dtypes names {verb!r}, which is not a verb of the suite "
+                                    f"{backends.base.VERBS}")
+        if bk.verbs is not None and verb not in bk.verbs:
+            raise pytest.UsageError(f"backend {name!r}: verb_dtypes names {verb!r}, which its manifest does not "
+                                    "declare (verbs)")
+        listed = {d for v in bk.dtypes.values() for d in v}
+        if not set(held) <= listed:
+            raise pytest.UsageError(f"backend {name!r}: verb_dtypes lists {sorted(set(held) - listed)} for {verb!r}, "
+                                    f"which dtypes does not declare on any device ({sorted(listed)})")
+
+
 def _load(name: str) -> backends.Backend:
     try:
         cls = backends.resolve(name)
@@ -206,6 +246,7 @@ def _load(name: str) -> backends.Backend:
     if unknown:
         raise pytest.UsageError(f"backend {name!r}: its manifest names {sorted(unknown)}, which the suite does not "
                                 f"know (devices {backends.base.DEVICES}, dtypes {backends.base.DTYPES})")
+    _check_verb_dtypes(name, bk)
     learns = bk.verbs is None or "learn_kernel" in bk.verbs
     trainable = {d for v in bk.dtypes.values() for d in v} & set(bk.train_dtypes)
     if learns and bk.dtypes and not trainable:
@@ -280,10 +321,14 @@ def _numerics(request: pytest.FixtureRequest):
             if target is None:
                 break
             bk = target.backend
+            token = support.TARGET.set(target)
             state = globalstate.snapshot()
             before = bk.precision_settings()
-            with bk.numerics(target.device, target.dtype, target.precision):
-                yield
+            try:
+                with bk.numerics(target.device, target.dtype, target.precision):
+                    yield
+            finally:
+                support.TARGET.reset(token)
             leaked = support.settings_changed(before, bk.precision_settings())
             if leaked:
                 pytest.fail(f"{bk.label}.numerics({target.device!r}, {target.dtype!r}, {target.precision!r}) did not "

@@ -111,10 +111,22 @@ class Backend:
     #: ``NotImplementedError`` fails, and an unlisted verb that conforms is
     #: reported as an unexpected pass.
     verbs: ClassVar[tuple[str, ...] | None] = None
+    #: Capability manifest, per verb (optional): ``{verb: (dtype, ...)}`` for a verb that holds in
+    #: fewer dtypes than :attr:`dtypes` lists ("float64, except the built-in op": ``{"conv2d":
+    #: ("float16", "float32")}``), on every device.  In a dtype it does not list, the verb's checks
+    #: are skipped with the manifest's word for it, and the correlation verbs are probed there once
+    #: (``tests/test_manifest.py``): one that conforms is an unexpected pass.  Verbs not named
+    #: here hold in every dtype of :attr:`dtypes`.
+    verb_dtypes: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def declares(self, verb: str, dtype: str) -> bool:
+        """Whether the manifest holds ``verb`` to the spec in ``dtype`` (:attr:`verb_dtypes`)."""
+        held = self.verb_dtypes.get(verb)
+        return held is None or dtype in held
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "name" in cls.__dict__:
+        if cls.__dict__.get("name"):  # name = None: not registered, labelled by class name
             taken = REGISTRY.get(cls.name)
             if taken is not None and (taken.__module__, taken.__qualname__) != (cls.__module__, cls.__qualname__):
                 raise TypeError(f"backend name {cls.name!r} of {cls.__module__}.{cls.__qualname__} is already taken "

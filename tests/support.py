@@ -280,6 +280,12 @@ def case_params(pairs) -> list:
     return [pytest.param(case, op, id=f"{case.id}-{op}") for case, op in pairs]
 
 
+#: The target (or probe) of the running test, set by the ``_numerics`` fixture: ``call`` holds each
+#: verb to the manifest's ``verb_dtypes`` for the target's dtype.
+TARGET: contextvars.ContextVar = contextvars.ContextVar("conv_conformance_target")
+#: How a skip that the manifest asks for (``verb_dtypes``) begins.
+MANIFEST_SAYS = "not in the manifest"
+
 #: Set from pytest's ``-v`` (``conftest.py``): show a verb's own traceback instead of one line.
 FULL_TRACEBACKS = False
 
@@ -295,6 +301,12 @@ def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
     ``-v``), unless ``expect_error``: then the caller judges it.
     """
     __tracebackhide__ = True
+    target = TARGET.get(None)
+    if target is not None and target.backend is bk and not bk.declares(verb, target.dtype) \
+            and getattr(target, "op", None) != verb:  # a probe of that very verb calls it
+        held = bk.verb_dtypes[verb]
+        skip(f"{MANIFEST_SAYS}: {bk.label}.{verb} is declared in " + (f"{', '.join(held)} only" if held else "no dtype")
+             + f" (verb_dtypes), not {target.dtype}")
     declared = bk.verbs is None or verb in bk.verbs
     inputs = _inputs(bk, verb, args, kwargs)
     try:

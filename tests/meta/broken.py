@@ -528,3 +528,20 @@ class BiasOutsideTheModule(NumpyBackend):
     def layer_step(self, X, K, b, Y, *, lr):
         stepped = super().layer_step(X, K, np.zeros_like(b), Y - b, lr=lr)  # the module has the weight only
         return {"weight": stepped["weight"], "bias": b.copy()}
+
+
+class UndeclaredVerbDtype(NumpyBackend):
+    """Not broken: conv2d works in every dtype, but the manifest holds it to float32 only."""
+
+    verb_dtypes = {"conv2d": ("float32",)}
+
+
+class NoFloat16Conv(NumpyBackend):
+    """Not broken: conv2d has no float16 kernel (it raises), and the manifest says so."""
+
+    verb_dtypes = {"conv2d": ("float32", "float64")}
+
+    def conv2d(self, X, K):
+        if X.dtype == self.lib.float16:
+            raise TypeError("no float16 kernel for conv2d")
+        return super().conv2d(X, K)

@@ -129,3 +129,26 @@ class UnknownDtype(NumpyBackend):
 
 class AnotherReference(NumpyBackend):
     """A second, conforming adapter: a second env of a matrix run."""
+
+
+class VerbDtypesNotAMapping(NumpyBackend):
+    verb_dtypes = ("conv2d", "float32")
+
+
+class VerbDtypesUnknownVerb(NumpyBackend):
+    verb_dtypes = {"conv3d": ("float32",)}
+
+
+class VerbDtypesUndeclaredVerb(NumpyBackend):
+    verbs = ("corr2d",)
+    verb_dtypes = {"conv2d": ("float32",)}
+
+
+class VerbDtypesUndeclaredDtype(NumpyBackend):
+    verb_dtypes = {"conv2d": ("float32", "bfloat16")}
+
+
+class NeitherCoreVerbAnywhere(NumpyBackend):
+    """Declares both core verbs, each in no dtype: every core check skips, with the manifest's word."""
+
+    verb_dtypes = {"conv2d": (), "corr2d": ()}

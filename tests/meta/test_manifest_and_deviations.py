@@ -30,6 +30,30 @@ def test_undeclared_dtype_that_conforms_is_an_unexpected_pass():
     assert "manifest probe: UndeclaredDtype-cpu-bfloat16: bfloat16 on cpu confirmed unsupported" in result.stdout
 
 
+def test_a_verb_held_in_fewer_dtypes_skips_with_the_manifest_word_and_is_probed():
+    """verb_dtypes = {"conv2d": ("float32",)} on an adapter whose conv2d works in every dtype: the
+    conv2d checks in float16 and float64 skip, saying so; the probes find that it conforms there."""
+    result = run_suite("tests.meta.broken:UndeclaredVerbDtype", "-rs")
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert "verdict: UndeclaredVerbDtype: CONFORMANT" in result.stdout
+    for dtype in ("float16", "float64"):
+        assert (f"not in the manifest: UndeclaredVerbDtype.conv2d is declared in float32 only (verb_dtypes), "
+                f"not {dtype}") in result.stdout
+        assert (f"unexpected pass: UndeclaredVerbDtype-cpu-{dtype}-conv2d: conv2d in {dtype} is not in the manifest "
+                "(verb_dtypes), but conv2d on fig_7_2_1 conforms in it: declare it") in result.stdout
+    # Other verbs are held in every declared dtype: corr2d ran in float64.
+    assert "corr2d is declared" not in result.stdout
+    assert re.search(r"cross_correlation +passed +1\d\d ", result.stdout), result.stdout[-3000:]
+
+
+def test_a_verb_that_fails_where_the_manifest_leaves_it_out_confirms_the_manifest():
+    result = run_suite("tests.meta.broken:NoFloat16Conv")
+    assert result.returncode == 0 and "verdict: NoFloat16Conv: CONFORMANT" in result.stdout, result.stdout[-2000:]
+    assert ("manifest probe: NoFloat16Conv-cpu-float16-conv2d: conv2d in float16 confirmed unsupported (tried with "
+            "conv2d: Failed: NoFloat16Conv.conv2d raised TypeError: no float16 kernel for conv2d") in result.stdout
+    assert "unexpected pass" not in result.stdout
+
+
 def test_undeclared_and_unimplemented_verb_is_a_skip_the_verdict_counts():
     result = run_suite("tests.meta.broken:WithoutLearning", "-k", "learning")
     counts = outcome(result)

@@ -197,6 +197,17 @@ def test_an_adapter_that_implements_nothing_is_not_conformant(tmp_path):
     assert "| pass |" not in out and "| pass, but the backend is NOT CONFORMANT |" in out
 
 
+def test_a_manifest_that_holds_neither_core_verb_anywhere_is_not_conformant():
+    """Every check of conv2d and corr2d skips with the manifest's word (verb_dtypes): all documented
+    skips, but nothing shows the core conformance level."""
+    result = conformance(f"--backend={H}:NeitherCoreVerbAnywhere")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert verdict_line(result, "NeitherCoreVerbAnywhere") == "NOT CONFORMANT"
+    assert "below the core conformance level (docs/adapters.md)" in result.stdout
+    assert "not in the manifest: NeitherCoreVerbAnywhere.conv2d is declared in no dtype (verb_dtypes), not float32" \
+        in result.stdout
+
+
 def test_an_adapter_that_can_run_nowhere_here_is_an_error(tmp_path):
     """GPU dtypes only, on a machine without a GPU, under the default --device all: no check ran."""
     result = pytest_run(str(ROOT / "tests"), "--ignore", str(ROOT / "tests" / "meta"), f"--backend={H}:OnlyGPU",
@@ -233,6 +244,10 @@ def test_a_skip_or_xfail_raised_by_the_adapter_is_a_failure(adapter, words):
     ([f"--backend={H}:GPUReasonRaises", "--device=all"], {}, "gpu_unavailable_reason() raised RuntimeError"),
     ([f"--backend={H}:NoTrainableDtype"], {}, "no declared dtype is in train_dtypes"),
     ([f"--backend={H}:UnknownDtype"], {}, "its manifest names ['float8']"),
+    ([f"--backend={H}:VerbDtypesNotAMapping"], {}, "verb_dtypes must be {verb: (dtype, ...)}"),
+    ([f"--backend={H}:VerbDtypesUnknownVerb"], {}, "verb_dtypes names 'conv3d', which is not a verb of the suite"),
+    ([f"--backend={H}:VerbDtypesUndeclaredVerb"], {}, "verb_dtypes names 'conv2d', which its manifest does not"),
+    ([f"--backend={H}:VerbDtypesUndeclaredDtype"], {}, "verb_dtypes lists ['bfloat16'] for 'conv2d', which dtypes"),
     (["--backend=numpy", "--results-dir=/proc/no/such/folder"], {}, "cannot write records there"),
 ])
 def test_no_internal_error(args, env, words):
