@@ -38,3 +38,12 @@ def test_the_matrix_run_reaches_every_job_and_the_report_runs_whatever_happened(
     assert any("GITHUB_STEP_SUMMARY" in s.get("run", "") for s in jobs["report"]["steps"])
     gpu = jobs["gpu"]
     assert gpu["runs-on"] == ["self-hosted", "gpu"] and "inputs.gpu" in gpu["if"]  # off unless asked for
+
+
+def test_the_cpu_matrix_lists_no_gpu_targets_and_the_gpu_env_demands_a_gpu():
+    """A CPU-only matrix does not print hundreds of skipped GPU targets per env; the GPU env fails
+    on a machine without a GPU instead of skipping (--device gpu)."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    assert "--device=cpu" in tox["testenv"]["commands"]
+    assert "--device=gpu" in tox["testenv:gpu"]["commands"]
