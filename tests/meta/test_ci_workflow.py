@@ -37,7 +37,9 @@ def test_the_matrix_run_reaches_every_job_and_the_report_runs_whatever_happened(
     assert any("tox run -e report" in s.get("run", "") for s in jobs["report"]["steps"])
     assert any("GITHUB_STEP_SUMMARY" in s.get("run", "") for s in jobs["report"]["steps"])
     gpu = jobs["gpu"]
-    assert gpu["runs-on"] == ["self-hosted", "gpu"] and "inputs.gpu" in gpu["if"]  # off unless asked for
+    # Off unless asked for; on the runner label given (default `gpu`).
+    assert gpu["runs-on"] == ["self-hosted", "${{ inputs.gpu_label }}"] and "inputs.gpu" in gpu["if"]
+    assert yaml.safe_load(WORKFLOW.read_text())[True]["workflow_dispatch"]["inputs"]["gpu_label"]["default"] == "gpu"
 
 
 def test_the_cpu_matrix_lists_no_gpu_targets_and_the_gpu_env_demands_a_gpu():
