@@ -39,7 +39,7 @@ DEVICES = ("cpu", "gpu")
 PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
-         "learn_kernel")
+         "learn_kernel", "conv_general", "conv_general_vjp")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -87,6 +87,22 @@ def output_shape(x_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> tuple[in
     return nh - kh + 1, nw - kw + 1
 
 
+def general_geometry(x_shape, k_shape, *, stride, dilation, padding, padding_mode, groups):
+    """``(((top, bottom), (left, right)), (N, C_out, H_out, W_out))`` of a general convolution, or
+    ``ValueError`` naming the rule its parameters break (``spec/general.py``: a pad too large for its
+    mode, a negative pad, groups that do not divide both channel counts, a kernel larger than the
+    padded input).  Frameworks differ in which of these they refuse: some return an empty array or
+    pad periodically instead.  Adapters call this first, as they call :func:`output_shape`; the pads
+    it returns are for emulating a convention the framework lacks, not for replacing one it has."""
+    from spec import general  # the spec's definition, NumPy only
+
+    try:
+        return general.check(tuple(x_shape), tuple(k_shape), stride=tuple(stride), dilation=tuple(dilation),
+                             padding=padding, padding_mode=padding_mode, groups=groups)
+    except general.ConvError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class Backend:
     """Base class of all adapters; defaults here, framework specifics in subclasses."""
 
@@ -118,6 +134,13 @@ class Backend:
     #: (``tests/test_manifest.py``): one that conforms is an unexpected pass.  Verbs not named
     #: here hold in every dtype of :attr:`dtypes`.
     verb_dtypes: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: The general convolution's named conventions (``spec.general.CONVENTIONS``): per convention,
+    #: the native option of the framework that gives it (``"native: tf.nn.conv2d(padding='SAME')"``),
+    #: or ``"emulated: <how>"``, or ``"unsupported: <why>"``.  The report's conventions table is
+    #: this, with what the run saw.  A case that needs an unsupported convention is still run: an
+    #: error confirms the declaration (a skip that says so), a conforming result is an unexpected
+    #: pass, a wrong number is a failure.
+    conventions: ClassVar[dict[str, str]] = {}
 
     def declares(self, verb: str, dtype: str) -> bool:
         """Whether the manifest holds ``verb`` to the spec in ``dtype`` (:attr:`verb_dtypes`)."""
@@ -271,6 +294,30 @@ class Backend:
         Returns, by the framework's autograd, ``(dZ.sum()/dX, dY[0, 0]/dX)``
         where ``Y = corr(X, K1)``; both shaped like ``X``.
         """
+        raise NotImplementedError
+
+    # -- beyond the chapter: the general convolution (spec/general.py) -------
+
+    def conv_general(self, X: Any, K: Any, *, stride: tuple[int, int], dilation: tuple[int, int],
+                     padding: str | tuple[tuple[int, int], tuple[int, int]], padding_mode: str, groups: int) -> Any:
+        """The framework's general 2-D convolution (cross-correlation), as ``spec/general.py`` defines it.
+
+        ``X`` is ``(N, C_in, H, W)`` and ``K`` ``(C_out, C_in/groups, kh, kw)`` (the spec's logical
+        layout: an adapter whose framework wants NHWC/HWIO transposes them, in its own ops, and
+        transposes the result back); returns ``(N, C_out, H_out, W_out)``.  ``padding`` is
+        ``"valid"``, ``"same"`` (extra pixel at the end), ``"same_lower"`` (extra pixel at the
+        beginning) or ``((top, bottom), (left, right))``; ``padding_mode`` is ``"zeros"``,
+        ``"reflect"``, ``"replicate"``, ``"symmetric"`` or ``"circular"``: pad the input, then a VALID
+        strided, dilated correlation.  Invalid parameters (a pad too large for its mode, a negative
+        pad, groups that do not divide both channel counts, a kernel larger than the padded input)
+        raise an exception, never a result.  :attr:`conventions` says, per named convention, which
+        native option gives it.
+        """
+        raise NotImplementedError
+
+    def conv_general_vjp(self, X: Any, K: Any, dY: Any, **params: Any) -> tuple[Any, Any]:
+        """``(dX, dK)``: the gradients of ``sum(conv_general(X, K, **params) * dY)`` through the
+        framework's autograd (the same parameters as :meth:`conv_general`)."""
         raise NotImplementedError
 
     def learn_kernel(

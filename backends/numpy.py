@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, output_shape
+from backends.base import VERBS, Backend, Trajectory, general_geometry, output_shape
 
 
 class NumpyBackend(Backend):
@@ -103,6 +103,53 @@ class NumpyBackend(Backend):
             for j in range(dY.shape[1]):
                 dX[i:i + h, j:j + w] += dY[i, j] * K
         return dX
+
+    #: np.pad's modes for the spec's padding modes.
+    PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
+                 "circular": "wrap"}
+
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+        # NumPy pads reflect and wrap modes periodically for any size: the geometry refuses first.
+        pads, shape = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                       padding_mode=padding_mode, groups=groups)
+        Xp = np.pad(X, ((0, 0), (0, 0), *pads), mode=self.PAD_MODES[padding_mode])
+        (sh, sw), (dh, dw) = stride, dilation
+        cout, cg, kh, kw = K.shape
+        span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+        windows = np.lib.stride_tricks.sliding_window_view(Xp, span, axis=(2, 3))
+        windows = windows[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :shape[2], :shape[3]]  # (N, C, Ho, Wo, kh, kw)
+        n, _, ho, wo = shape
+        per = cout // groups
+        wg = windows.reshape(n, groups, cg, ho, wo, kh, kw)
+        kg = K.reshape(groups, per, cg, kh, kw)
+        Y = np.einsum("ngchwij,gocij->ngohw", wg, kg)
+        return Y.reshape(n, cout, ho, wo).astype(X.dtype, copy=False)
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        # No autograd: the backward pass by hand, window by window; a padded cell's gradient goes
+        # back to the cell it was copied from (np.pad's own index maps, read from a padded index grid).
+        pads, shape = general_geometry(X.shape, K.shape, **params)
+        (sh, sw), (dh, dw), groups = params["stride"], params["dilation"], params["groups"]
+        n, cin, h, w = X.shape
+        cout, cg, kh, kw = K.shape
+        per = cout // groups
+        index = np.arange(h * w).reshape(h, w)
+        mode = self.PAD_MODES[params["padding_mode"]]
+        src = np.pad(index, pads, mode=mode) if mode != "constant" else np.pad(index, pads, constant_values=-1)
+        dX = np.zeros((n, cin, h * w), dtype=X.dtype)
+        dK = np.zeros_like(K)
+        Xflat = X.reshape(n, cin, h * w)
+        for o in range(cout):
+            c0 = (o // per) * cg
+            for i in range(shape[2]):
+                for j in range(shape[3]):
+                    cells = src[i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+                    live = cells >= 0
+                    g = dY[:, o, i, j][:, None, None, None]  # (N, 1, 1, 1)
+                    for a, e in zip(*np.nonzero(live), strict=True):
+                        dX[:, c0:c0 + cg, cells[a, e]] += dY[:, o, i, j][:, None] * K[o, :, a, e][None, :]
+                        dK[o, :, a, e] += (g[:, :, 0, 0] * Xflat[:, c0:c0 + cg, cells[a, e]]).sum(axis=0)
+        return dX.reshape(X.shape), dK
 
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         if initial is None:

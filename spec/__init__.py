@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from spec import learning, numerics, oracle
+from spec import general, learning, numerics, oracle
 
 #: The suite's version (``pyproject.toml`` says the same; a meta-test keeps them equal).
 #: Records carry it, and the agreement report compares only records of one version.
@@ -35,7 +35,7 @@ SCHEMA_PATH = HERE / "schema.json"
 #: Section files in chapter order.
 SECTIONS = (
     "cross_correlation", "conv_layer", "edge_detection", "learning_kernel",
-    "conv_vs_corr", "receptive_field", "exercises",
+    "conv_vs_corr", "receptive_field", "exercises", "conventions",
 )
 
 
@@ -142,6 +142,9 @@ def _rectangular(case: Case, *path: str) -> np.ndarray:
 
 
 def _check_shapes(case: Case) -> None:
+    if case.kind in ("general", "general_error"):
+        _check_general(case)
+        return
     if case.kind not in ("correlation", "error"):
         for name in case.data.get("inputs", {}):
             _rectangular(case, "inputs", name)
@@ -158,6 +161,41 @@ def _check_shapes(case: Case) -> None:
             f"{case}: expected output has shape {expected.shape}, but a {X.shape[0]}x{X.shape[1]} input "
             f"and a {K.shape[0]}x{K.shape[1]} kernel give (nh-kh+1) x (nw-kw+1) = {out[0]}x{out[1]}"
         )
+
+
+def _tensor(case: Case, *path: str) -> np.ndarray:
+    try:
+        a = case.array(*path)
+    except ValueError:
+        raise SpecError(f"{case}: {'/'.join(path)} is ragged, not a rectangular 4-D array") from None
+    if a.ndim != 4:
+        raise SpecError(f"{case}: {'/'.join(path)} is {a.ndim}-D, not 4-D")
+    return a
+
+
+def _check_general(case: Case) -> None:
+    """The parameters are valid (or, for an error case, invalid) by the definition in spec.general,
+    and every expected array has the shape that definition gives."""
+    X, K = _tensor(case, "inputs", "X"), _tensor(case, "inputs", "K")
+    params = general.params_of(case.data["params"])
+    try:
+        _, shape = general.check(X.shape, K.shape, **params)
+    except general.ConvError as exc:
+        if case.kind == "general_error":
+            return
+        raise SpecError(f"{case}: invalid parameters: {exc}") from None
+    if case.kind == "general_error":
+        raise SpecError(f"{case}: expects an error, but the parameters are valid (output {shape})")
+    for path, want in ((("expected",), shape), (("inputs", "dY"), shape), (("expected_grad", "dX"), X.shape),
+                       (("expected_grad", "dK"), K.shape)):
+        node = case.data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None and _tensor(case, *path).shape != tuple(want):
+            raise SpecError(f"{case}: {'/'.join(path)} has shape {_tensor(case, *path).shape}, but the definition "
+                            f"gives {tuple(want)}")
+    if ("dY" in case.data["inputs"]) != ("expected_grad" in case.data):
+        raise SpecError(f"{case}: a gradient needs both inputs/dY and expected_grad")
 
 
 @functools.cache
@@ -248,6 +286,64 @@ def expectation(case: Case, dtype: str, arithmetic: str | None = None) -> Expect
     return _expectation(case.id, dtype, arithmetic or dtype)
 
 
+# -- expected values and tolerances for general-convolution cases ---------------
+
+
+@dataclass(frozen=True)
+class GeneralExpectation:
+    """What one general-convolution case expects in one dtype: the output and, with a cotangent,
+    the gradients; each with its elementwise tolerance."""
+
+    X: np.ndarray  # inputs rounded to the dtype, in their NumPy container
+    K: np.ndarray
+    dY: np.ndarray | None
+    params: dict
+    expected: dict  # "y", and with a cotangent "dX", "dK": float64 arrays
+    tolerance: dict  # the same keys
+
+
+@functools.cache
+def _general_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralExpectation:
+    case = find(case_id)
+    params = general.params_of(case.data["params"])
+    X, K = case.input("X"), case.input("K")
+    dY = case.input("dY") if "dY" in case.data["inputs"] else None
+    rounded = [numerics.round_to(a, dtype) for a in (X, K)] + ([numerics.round_to(dY, dtype)] if dY is not None else [])
+    same = all(np.array_equal(r, a) for r, a in zip(rounded, (X, K, dY), strict=False))
+    Xr, Kr = rounded[0], rounded[1]
+    expected = {"y": case.array("expected") if same else general.conv(Xr, Kr, **params)}
+    cout, cg, kh, kw = K.shape
+    # Higham's bound per output element: a dot product of Cg*kh*kw terms, plus the final rounding.
+    magnitudes = {"y": (general.magnitude(Xr, Kr, **params), cg * kh * kw + 1)}
+    if dY is not None:
+        dYr = rounded[2]
+        if same:
+            expected["dX"], expected["dK"] = case.array("expected_grad", "dX"), case.array("expected_grad", "dK")
+        else:
+            expected["dX"], expected["dK"] = general.vjp(Xr, Kr, dYr, **params)
+        mX, mK = general.vjp(np.abs(Xr), np.abs(Kr), np.abs(dYr), **params)
+        # dX sums at most (C_out/groups)*kh*kw products per input cell (more only where circular or
+        # reflected pads copy a cell: counted by taking every window); dK sums N*H_out*W_out products.
+        n_dx = (cout // params["groups"]) * kh * kw * (1 + (params["padding_mode"] != "zeros") * 4) + 1
+        n_dk = dY.shape[0] * dY.shape[2] * dY.shape[3] + 1
+        magnitudes["dX"], magnitudes["dK"] = (mX, n_dx), (mK, n_dk)
+    tolerance = {}
+    for key, (mag, n) in magnitudes.items():
+        operands = (Xr, Kr) if key == "y" else ((rounded[2], Kr) if key == "dX" else (rounded[2], Xr))
+        if case.data["tolerance"]["rule"] == "exact" and numerics.rounding_free(mag, *operands, 0.0, arithmetic):
+            tolerance[key] = np.zeros_like(expected[key])
+        else:
+            tolerance[key] = case.data["tolerance"].get("c", 1) * numerics.gamma(n, arithmetic) * mag
+    return GeneralExpectation(
+        numerics.container(X, dtype), numerics.container(K, dtype),
+        None if dY is None else numerics.container(dY, dtype), params, expected, tolerance)
+
+
+def general_expectation(case: Case, dtype: str, arithmetic: str | None = None) -> GeneralExpectation:
+    """Inputs, expected values and tolerances of a general-convolution case in ``dtype``."""
+    return _general_expectation(case.id, dtype, arithmetic or dtype)
+
+
 @functools.cache
 def fingerprint() -> str:
     """SHA-256 of the spec as run: every case file, the schema, and the code that
@@ -263,5 +359,6 @@ def fingerprint() -> str:
 
 __all__ = [
     "SUITE_VERSION", "fingerprint", "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
-    "all_cases", "by_op", "cases", "expectation", "find", "learning", "load", "load_file", "numerics", "oracle",
+    "all_cases", "by_op", "cases", "expectation", "find", "general", "general_expectation", "learning", "load",
+    "load_file", "numerics", "oracle",
 ]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spec import general as spec_general
 from spec import learning, oracle
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -46,7 +47,11 @@ def random_pair(seed: int, x_shape, k_shape):
 
 
 def small_ints(shape) -> np.ndarray:
-    """Deterministic integers in [-3, 3] with no symmetry: a flip or a transpose shows."""
+    """Deterministic integers in [-3, 3] with no symmetry: a flip or a transpose shows.  For 4-D
+    shapes the batch and channel indices enter too, so that channels differ."""
+    if len(shape) == 4:
+        n, c, i, j = np.indices(shape)
+        return ((2 * n + 4 * c + 3 * i + 5 * j + 1) % 7 - 3).astype(float)
     i, j = np.indices(shape)
     return ((3 * i + 5 * j + 1) % 7 - 3).astype(float)
 
@@ -243,16 +248,149 @@ def exercises():
     ]
 
 
+# -- beyond 7.2: the general convolution (7.3 padding and stride, 7.4 channels; groups, dilation) ----
+
+CONVENTIONS_CHAPTER = "d2l.ai 7.3 Padding and Stride, 7.4 Multiple Input and Multiple Output Channels"
+RESEARCH = "research conv-conventions.md"
+
+
+def _t4(a) -> np.ndarray:
+    """A 2-D array as (1, 1, H, W)."""
+    a = np.asarray(a, dtype=float)
+    return a.reshape((1,) * (4 - a.ndim) + a.shape)
+
+
+def general(case_id, source, description, conventions, X, K, *, dY=None, **params) -> dict:
+    """A general-convolution case; expected values (and gradients, with a cotangent dY) from the
+    exact oracle (spec.general)."""
+    X, K = _t4(X), _t4(K)
+    kw = spec_general.params_of(params)
+    case = {"id": case_id, "kind": "general", "source": source, "description": description,
+            "conventions": list(conventions) + (["gradient"] if dY is not None else []),
+            "inputs": {"X": X.tolist(), "K": K.tolist()}, "params": params,
+            "expected": spec_general.conv(X, K, **kw).tolist()}
+    if dY is not None:
+        dY = _t4(dY)
+        dX, dK = spec_general.vjp(X, K, dY, **kw)
+        case["inputs"]["dY"] = dY.tolist()
+        case["expected_grad"] = {"dX": dX.tolist(), "dK": dK.tolist()}
+    case["tolerance"] = EXACT
+    return case
+
+
+def general_error(case_id, source, description, conventions, X, K, **params) -> dict:
+    X, K = _t4(X), _t4(K)
+    try:
+        spec_general.check(X.shape, K.shape, **spec_general.params_of(params))
+    except spec_general.ConvError as exc:
+        why = str(exc)
+    else:
+        raise AssertionError(f"{case_id}: the oracle accepts these parameters")
+    return {"id": case_id, "kind": "general_error", "source": source, "description": description,
+            "conventions": list(conventions), "inputs": {"X": X.tolist(), "K": K.tolist()}, "params": params,
+            "error": why}
+
+
+def conventions():
+    X3, FK = THREE_BY_THREE, FIG_K
+    X4 = np.arange(1.0, 17.0).reshape(4, 4)
+    X5 = np.arange(1.0, 26.0).reshape(5, 5)
+    K2 = np.array([[1.0, 2.0], [3.0, 4.0]])
+    K3 = np.arange(1.0, 10.0).reshape(3, 3)
+    K5 = small_ints((5, 5))
+    X9 = 9.0 * np.arange(9)[:, None] + np.arange(9)[None, :]
+    Kd = np.zeros((3, 3))
+    Kd[0, 0], Kd[2, 2] = 1.0, 10.0
+    X74 = np.stack([np.arange(9.0).reshape(3, 3), np.arange(1.0, 10.0).reshape(3, 3)])[None]
+    K74 = np.stack([FK, FK + 1])[None]
+    same = "7.3.1, " + RESEARCH + " 1.1"
+    cases = [
+        general("general_fig_7_2_1", "7.2.1 as a general convolution", "Fig. 7.2.1 as (1, 1, 3, 3) and (1, 1, 2, 2), "
+                "VALID, with a cotangent that is not all ones", ["valid"], X3, FK, dY=[[1.0, -2.0], [3.0, 4.0]],
+                padding="valid"),
+        general("same_even_upper", same, "'same' with an even kernel: the extra pixel at the end (TF, torch "
+                "'same', lax 'SAME', ONNX SAME_UPPER)", ["same"], X4, K2, padding="same"),
+        general("same_even_lower", same, "'same_lower': the extra pixel at the beginning (lax 'SAME_LOWER', ONNX "
+                "SAME_LOWER); with same_even_upper it tells the two apart", ["same_lower"], X4, K2,
+                padding="same_lower"),
+        general("same_stride2_odd_residue", "7.3.2, " + RESEARCH + " case 3", "'same' under stride 2 on 5x5: pads "
+                "(1, 1)", ["same_strided", "stride"], X5, K3, padding="same", stride=[2, 2]),
+        general("same_stride2_even_residue", "7.3.2, " + RESEARCH + " case 3", "'same' under stride 2 on 4x4: pads "
+                "(0, 1), which the usual k//2 emulation gets wrong", ["same_strided", "stride"], X4, K3,
+                padding="same", stride=[2, 2]),
+        general("same_dilated_even", RESEARCH + " case 4", "'same' with dilation 2 and an even kernel: total "
+                "padding 2, (1, 1)", ["same", "dilation"], X4, K2, padding="same", dilation=[2, 2]),
+        general("explicit_asymmetric", "7.3.1, " + RESEARCH + " case 5", "explicit pads: top 1, bottom 0, "
+                "left 0, right 2 (torch F.pad takes them width first)", ["explicit"], X4, K2,
+                padding=[[1, 0], [0, 2]], dY=small_ints((4, 5))),
+        general("stride_floor", "7.3.2, " + RESEARCH + " case 10", "stride 2 on 5x5 with a 2x2 kernel: floor, "
+                "2x2; the last row and column get no gradient", ["stride"], X5, K2, stride=[2, 2],
+                dY=np.ones((2, 2))),
+        general("stride_non_square", "7.3.2", "strides (3, 2) with pads (1, 1), (0, 1) on a 7x6 input and a "
+                "2x3 kernel", ["stride", "explicit"], small_ints((7, 6)), small_ints((2, 3)), stride=[3, 2],
+                padding=[[1, 1], [0, 1]], dY=small_ints((3, 3))),
+        general("dilation_stride", RESEARCH + " case 11", "dilation 2 and stride 2 on a 9x9 ramp, two taps",
+                ["dilation_strided", "dilation", "stride"], X9, Kd, stride=[2, 2], dilation=[2, 2]),
+        general("dilation_grad", RESEARCH + " case 12", "dilation 2, stride 1: forward and both gradients "
+                "(TensorFlow's CPU cannot differentiate a dilated tf.nn.conv2d)", ["dilation"], X9[:6, :7], Kd,
+                dilation=[2, 2], dY=small_ints((2, 3))),
+        general("multi_in_fig_7_4_1", "7.4.1", "two input channels summed (Fig. 7.4.1)", ["channels"], X74, K74),
+        general("multi_in_out_7_4_2", "7.4.2", "three output channels: K, K + 1, K + 2", ["channels"], X74,
+                np.concatenate([K74, K74 + 1, K74 + 2])),
+        general("layout_discriminator", "7.4, " + RESEARCH + " case 16", "batch 2, C_in 2, C_out 3, a 4x5 input, "
+                "a 2x3 kernel: an HWIO/OIHW mix-up, a height/width swap or a reshape for a transpose shows",
+                ["channels"], small_ints((2, 2, 4, 5)), small_ints((3, 2, 2, 3)) - 1.0,
+                dY=small_ints((2, 3, 3, 3))),
+        general("groups_two", RESEARCH + " case 17", "C_in 4, C_out 6, groups 2: each group's input block makes its "
+                "output block", ["groups", "channels"], small_ints((1, 4, 5, 5)), small_ints((6, 2, 3, 3)),
+                groups=2, dY=small_ints((1, 6, 3, 3))),
+        general("depthwise_multiplier", RESEARCH + " case 18", "depthwise, C 3, multiplier 2: output channel "
+                "c*m + j", ["depthwise", "groups"], small_ints((1, 3, 4, 4)), small_ints((6, 1, 2, 2)) + 1.0,
+                groups=3),
+        general("depthwise_strided_backward", RESEARCH + " case 19 (pytorch#50042)", "24 channels, groups 24, "
+                "stride 2, pads 1: the kernel gradient of every channel", ["depthwise", "stride", "explicit"],
+                np.ones((1, 24, 6, 6)), np.ones((24, 1, 3, 3)), stride=[2, 2], padding=[[1, 1], [1, 1]],
+                groups=24, dY=np.ones((1, 24, 3, 3))),
+        general("reflect_pad1", RESEARCH + " case 6", "reflect padding 1, 3x3 kernel", ["reflect", "explicit"],
+                X4, K3, padding=[[1, 1], [1, 1]], padding_mode="reflect", dY=small_ints((4, 4))),
+        general("replicate_pad1", RESEARCH + " case 6", "replicate padding 1 (= symmetric for pad 1)",
+                ["replicate", "explicit"], X4, K3, padding=[[1, 1], [1, 1]], padding_mode="replicate"),
+        general("replicate_pad2", RESEARCH + " case 6", "replicate padding 2, 5x5 kernel", ["replicate", "explicit"],
+                X4, K5, padding=[[2, 2], [2, 2]], padding_mode="replicate"),
+        general("symmetric_pad2", RESEARCH + " case 6", "symmetric padding 2, 5x5 kernel: unlike replicate",
+                ["symmetric", "explicit"], X4, K5, padding=[[2, 2], [2, 2]], padding_mode="symmetric"),
+        general("circular_stride2", RESEARCH + " case 7", "circular padding 1 under stride 2: the grid starts at "
+                "padded index 0 (torch padding_mode='circular')", ["circular", "stride", "explicit"], X4, K3,
+                padding=[[1, 1], [1, 1]], padding_mode="circular", stride=[2, 2], dY=small_ints((2, 2))),
+        general("kernel_fits_padded_input", RESEARCH + " case 13", "a 3x3 kernel on a 2x2 input with pads 1: "
+                "valid, 2x2", ["explicit"], [[1.0, 2.0], [3.0, 4.0]], K3, padding=[[1, 1], [1, 1]]),
+        general_error("reflect_pad_too_large", RESEARCH + " case 8", "reflect padding 2 on a 2x2 input: an error "
+                      "(NumPy and jnp.pad reflect periodically instead)", ["reflect"], [[1.0, 2.0], [3.0, 4.0]],
+                      np.ones((5, 5)), padding=[[2, 2], [2, 2]], padding_mode="reflect"),
+        general_error("groups_not_dividing", RESEARCH + " case 17", "C_in 4 with groups 3", ["groups"],
+                      np.ones((1, 4, 4, 4)), np.ones((3, 1, 2, 2)), groups=3),
+        general_error("negative_padding", RESEARCH + " 1.2", "a negative pad (lax crops, MXNet accepts it "
+                      "silently)", ["explicit"], X4, K2, padding=[[-1, 0], [0, 0]]),
+        general_error("kernel_exceeds_input_general", RESEARCH + " case 13", "a 3x3 kernel on a 2x2 input, "
+                      "VALID (TF and lax return an empty array)", ["valid"], [[1.0, 2.0], [3.0, 4.0]], K3,
+                      padding="valid"),
+        general_error("dilated_kernel_exceeds_input", "7.3", "a 3x3 kernel dilated by 2 (5 wide) on a 4x4 input",
+                      ["dilation"], X4, K3, dilation=[2, 2]),
+    ]
+    return "7.3-7.4", "Padding, stride, dilation, channels and groups", cases
+
+
 SECTIONS = {
     "cross_correlation": cross_correlation, "conv_layer": conv_layer, "edge_detection": edge_detection,
     "learning_kernel": learning_kernel, "conv_vs_corr": conv_vs_corr, "receptive_field": receptive_field,
-    "exercises": exercises,
+    "exercises": exercises, "conventions": conventions,
 }
 
 
 def render(name: str) -> str:
     section, title, cases = SECTIONS[name]()
-    doc = {"$schema": "../schema.json", "chapter": CHAPTER, "section": section, "title": title, "cases": cases}
+    chapter = CONVENTIONS_CHAPTER if name == "conventions" else CHAPTER
+    doc = {"$schema": "../schema.json", "chapter": chapter, "section": section, "title": title, "cases": cases}
     return json.dumps(doc, indent=1) + "\n"
 
 

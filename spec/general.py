@@ -162,7 +162,9 @@ def conv(X, K, *, stride=(1, 1), dilation=(1, 1), padding="valid", padding_mode=
         first = (o // per) * cg
         for i in range(shape[2]):
             for j in range(shape[3]):
-                window = Xp[:, first:first + cg, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+                rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+                cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
+                window = Xp[:, first:first + cg, rows, cols]
                 Y[:, o, i, j] = (window * Kf[o]).sum(axis=(1, 2, 3))
     return Y if exact else Y.astype(np.float64)
 

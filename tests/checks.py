@@ -32,7 +32,11 @@ PER_CASE = (
     ("test_conv2d_layer_parameters", "conv_layer", "parameters"),
     ("test_conv2d_layer_step", "conv_layer", "layer_step"),
     ("test_receptive_field", "receptive_field", None),
+    ("test_conv_general", "conventions", "general"),
+    ("test_conv_general_error", "conventions", "general_error"),
 )
+#: Tests that run each general-convolution case with a cotangent once.
+GRADIENT = ("test_conv_general_vjp", "conventions")
 #: Tests that run each learning case once per trainable target.
 LEARNING = ("test_replay_from_own_initialisation", "test_losses_from_fixed_start", "test_contraction_bound",
             "test_seed_decides_the_start")
@@ -55,6 +59,8 @@ def name(check: Check) -> str:
 def _expected(trainable: bool) -> frozenset:
     keys = {(fn, c.id, op) for fn, section, kind in PER_OP for c, op in spec.by_op(section, kind=kind)}
     keys |= {(fn, c.id, None) for fn, section, kind in PER_CASE for c in spec.cases(section, kind=kind)}
+    fn, section = GRADIENT
+    keys |= {(fn, c.id, None) for c in spec.cases(section, kind="general") if "expected_grad" in c.data}
     if trainable:
         keys |= {(fn, c.id, None) for fn in LEARNING for c in spec.cases("learning_kernel")}
     keys |= {(fn, None, None) for fn in PER_TARGET}

@@ -345,9 +345,16 @@ def _signature(verb: str) -> inspect.Signature:
 
 def _inputs(bk, verb: str, args: tuple, kwargs: dict) -> list[tuple[str, object, np.ndarray]]:
     """``(name, native array, copy of its values)`` for every array argument of a verb call."""
-    bound = _signature(verb).bind(bk, *args, **kwargs).arguments
-    out = []
+    signature = _signature(verb)
+    bound = signature.bind(bk, *args, **kwargs).arguments
+    items = []
     for name, value in bound.items():
+        if signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+            items += value.items()  # **params: their own names
+        else:
+            items.append((name, value))
+    out = []
+    for name, value in items:
         if name == "self" or value is None or isinstance(value, int | float | str | tuple):
             continue
         out.append((name, value, np.array(bk.to_numpy(value))))
@@ -361,3 +368,155 @@ def _fmt(shape) -> str:
 def _indent(a: np.ndarray) -> str:
     with np.printoptions(precision=8, suppress=True, linewidth=120):
         return "\n".join("    " + line for line in str(a).splitlines())
+
+
+# -- the general convolution (spec/general.py) ---------------------------------
+
+#: How a skip for a convention the adapter declares unsupported (``conventions``) begins.
+UNSUPPORTED = "unsupported, as the adapter declares"
+
+
+def unsupported(bk, case: spec.Case) -> dict[str, str]:
+    """The conventions of ``case`` that the adapter declares unsupported: ``{name: its words}``."""
+    declared = getattr(bk, "conventions", {}) or {}
+    return {c: declared[c] for c in case.data["conventions"]
+            if isinstance(declared.get(c), str) and declared[c].lower().startswith("unsupported")}
+
+
+def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
+    """The outputs that the usual mistakes of a general convolution would produce on these inputs:
+    the extra pixel on the wrong side, ``k//2`` padding under a stride, F.pad's width-first order,
+    begin and end swapped, a padding mode for another, dilation ignored, a reshape for a transpose of
+    the kernel (OIHW read as HWIO), height and width swapped, the depthwise channel order, a flip."""
+    from spec import general
+
+    cout, cg, kh, kw = K.shape
+    pad = params["padding"]
+    alts: list[tuple[str, dict, np.ndarray]] = []
+    if pad in ("same", "same_lower"):
+        other = "same_lower" if pad == "same" else "same"
+        alts.append((f"the extra pixel on the wrong side ('{other}' where '{pad}' is meant)",
+                     {"padding": other}, K))
+        alts.append((f"padding k//2 on each side where '{pad}' is meant (wrong under a stride or an even kernel)",
+                     {"padding": ((kh // 2, kh // 2), (kw // 2, kw // 2))}, K))
+    elif not isinstance(pad, str):
+        (t, b), (le, r) = pad
+        alts.append(("the pads read width first (torch F.pad's order: left, right, top, bottom)",
+                     {"padding": ((le, r), (t, b))}, K))
+        alts.append(("the pads' begin and end swapped", {"padding": ((b, t), (r, le))}, K))
+    mode = params["padding_mode"]
+    for other in general.PADDING_MODES:
+        if other != mode and not (mode == "zeros" or pad == "valid"):
+            alts.append((f"{other} padding where {mode} is meant", {"padding_mode": other}, K))
+    if tuple(params["dilation"]) != (1, 1):
+        alts.append(("the dilation ignored", {"dilation": (1, 1)}, K))
+    if cg * cout > 1 or kh != kw:
+        alts.append(("the kernel reshaped where it should be transposed (OIHW read as HWIO)", {},
+                     K.reshape(kh, kw, cg, cout).transpose(3, 2, 0, 1)))
+    if kh != kw:
+        alts.append(("kernel height and width swapped", {}, K.transpose(0, 1, 3, 2)))
+    alts.append(("kernel looks flipped: this is convolution, not cross-correlation", {}, K[:, :, ::-1, ::-1]))
+    found = {}
+    for name, change, kernel in alts:
+        try:
+            found[name] = general.conv(X, kernel, **{**params, **change})
+        except general.ConvError:
+            continue
+    groups, cin = params["groups"], X.shape[1]
+    per = cout // groups
+    if groups == cin and per > 1:  # depthwise with a multiplier: output channel c*m + j
+        wrong = np.empty_like(expected)
+        for c in range(cin):
+            for j in range(per):
+                wrong[:, j * cin + c] = expected[:, c * per + j]
+        found["the depthwise output channels ordered j*C + c instead of c*m + j"] = wrong
+    return {name: alt for name, alt in found.items() if not (alt.shape == expected.shape
+                                                             and np.array_equal(alt, expected))}
+
+
+def _general_shape(target, actual, expected: np.ndarray, hyp: dict, what: str, X, K, params) -> None:
+    """A wrong output shape, named by every mistake that predicts it."""
+    __tracebackhide__ = True
+    got = read_result(target, actual, what=what)
+    if got.shape != expected.shape:
+        named = [name for name, alt in hyp.items() if alt.shape == got.shape]
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X {_fmt(X.shape)}, "
+                    f"K {_fmt(K.shape)} and {params}{fits(named)}", pytrace=False)
+
+
+def check_general(target, case: spec.Case) -> None:
+    """``conv_general`` on a case: the output (its device, dtype, shape and values), with the
+    mistakes that fit named; a convention the adapter declares unsupported may raise (a skip that
+    says so), and conforming then is an unexpected pass."""
+    __tracebackhide__ = True
+    exp = spec.general_expectation(case, target.dtype, target.arithmetic)
+    bk = target.backend
+    gaps = unsupported(bk, case)
+    X, K = target.asarray(exp.X), target.asarray(exp.K)
+    what = f"conv_general on {case.id} ({target.id})"
+    try:
+        actual = call(bk, "conv_general", X, K, **exp.params, expect_error=bool(gaps))
+    except Exception as exc:
+        if not gaps:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_general "
+             f"raised {type(exc).__name__}: {first}")
+    Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
+    expected = exp.expected["y"]
+    hyp = general_hypotheses(Xv, Kv, exp.params, expected)
+    _general_shape(target, actual, expected, hyp, what, Xv, Kv, exp.params)
+    note(**{"output:conv_general": np.asarray(bk.to_numpy(actual), dtype=np.float64)})
+    assert_conforms(target, actual, expected, tolerance=exp.tolerance["y"], what=what, hypotheses=hyp)
+    if gaps:
+        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
+                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+
+
+def check_general_vjp(target, case: spec.Case) -> None:
+    """``conv_general_vjp``: both gradients, each against the exact one."""
+    __tracebackhide__ = True
+    exp = spec.general_expectation(case, target.dtype, target.arithmetic)
+    bk = target.backend
+    gaps = unsupported(bk, case)
+    X, K, dY = target.asarray(exp.X), target.asarray(exp.K), target.asarray(exp.dY)
+    try:
+        result = call(bk, "conv_general_vjp", X, K, dY, **exp.params, expect_error=bool(gaps))
+    except Exception as exc:
+        if not gaps:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_general_vjp "
+             f"raised {type(exc).__name__}: {first}")
+    check(isinstance(result, tuple | list) and len(result) == 2,
+          f"conv_general_vjp on {case.id}: returned {type(result).__name__}, not the pair (dX, dK)")
+    for name, actual in zip(("dX", "dK"), result, strict=True):
+        what = f"{name} of conv_general_vjp on {case.id} ({target.id})"
+        other = {"dX and dK swapped": exp.expected["dK" if name == "dX" else "dX"]}
+        got = read_result(target, actual, what=what)
+        note(**{f"output:{name}": got})
+        assert_conforms(target, actual, exp.expected[name], tolerance=exp.tolerance[name], what=what,
+                        hypotheses={k: v for k, v in other.items() if v.shape == got.shape})
+    if gaps:
+        note(unexpected=f"{target.id}: the gradients of {case.id} conform, though the adapter declares "
+                        f"{', '.join(gaps)} unsupported (conventions): say how it gives them")
+
+
+def check_general_error(target, case: spec.Case) -> None:
+    """Invalid parameters must raise, never return a result."""
+    __tracebackhide__ = True
+    params = spec.general.params_of(case.data["params"])
+    X, K = case.input("X"), case.input("K")
+    try:
+        result = call(target.backend, "conv_general", target.asarray(X), target.asarray(K), **params,
+                      expect_error=True)
+    except Exception:
+        return  # any clear error will do
+    try:
+        shape = _fmt(np.shape(target.backend.to_numpy(result)))
+    except Exception:
+        shape = "(unreadable)"
+    pytest.fail(f"conv_general on {case.id}: X {_fmt(X.shape)}, K {_fmt(K.shape)}, {params}: the spec says this is "
+                f"an error ({case.data['error']}), but the adapter returned an array of shape {shape}. Frameworks "
+                "differ in what they refuse (an empty array, periodic reflection, a silently accepted negative "
+                "pad): call backends.base.general_geometry first, which raises ValueError", pytrace=False)
