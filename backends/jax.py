@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
 
 
 class JaxBackend(Backend):
@@ -28,6 +28,22 @@ class JaxBackend(Backend):
     # float64 under x64.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
+    conventions = {
+        "valid": "native: lax.conv_general_dilated(padding='VALID')",
+        "explicit": "native: padding=((top, bottom), (left, right))",
+        "same": "native: padding='SAME'", "same_lower": "native: padding='SAME_LOWER'",
+        "same_strided": "native: padding='SAME' with window_strides",
+        "stride": "native: window_strides=", "dilation": "native: rhs_dilation=", "dilation_strided": "native",
+        "channels": "native: dimension_numbers ('NCHW', 'OIHW', 'NCHW')",
+        "groups": "native: feature_group_count=", "depthwise": "native: feature_group_count=C_in",
+        "reflect": "emulated: jnp.pad(mode='reflect'), then 'VALID' (jnp.pad reflects periodically for a pad "
+                   ">= n: the geometry refuses first)",
+        "replicate": "emulated: jnp.pad(mode='edge'), then 'VALID'",
+        "symmetric": "emulated: jnp.pad(mode='symmetric'), then 'VALID'",
+        "circular": "emulated: jnp.pad(mode='wrap'), then 'VALID'", "gradient": "native: jax.vjp",
+    }
+    #: jnp.pad's modes for the spec's non-zero padding modes.
+    PAD_MODES = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric", "circular": "wrap"}
 
     def version(self) -> str:
         import flax
@@ -179,6 +195,24 @@ class JaxBackend(Backend):
         grads = jax.grad(lambda p: ((layer.apply({"params": p}, X) - Y) ** 2).sum())(params)
         updates, _ = optimizer.update(grads, optimizer.init(params), params)
         return dict(optax.apply_updates(params, updates))
+
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+        jax = self.lib
+        # lax returns an empty array for a kernel larger than the input and crops for a negative pad.
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        if padding_mode != "zeros":
+            X = jax.numpy.pad(X, ((0, 0), (0, 0), *pads), mode=self.PAD_MODES[padding_mode])
+            native = "VALID"
+        else:
+            native = padding.upper() if isinstance(padding, str) else pads
+        return jax.lax.conv_general_dilated(X, K, window_strides=tuple(stride), padding=native,
+                                            rhs_dilation=tuple(dilation), feature_group_count=groups,
+                                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        _, pullback = self.lib.vjp(lambda x, k: self.conv_general(x, k, **params), X, K)
+        return pullback(dY)
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         grad, corr = self.lib.grad, self.conv2d

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry
 
 
 class MxnetBackend(Backend):
@@ -30,6 +30,25 @@ class MxnetBackend(Backend):
     dtypes = {"cpu": ("float32", "float64"), "gpu": ("float16", "float32", "float64")}
     verbs = VERBS
     _conv2d_class: Any = None
+    conventions = {
+        "valid": "native: npx.convolution(pad=(0, 0))",
+        "explicit": "native: pad=(ph, pw) when symmetric; else mxnet.np.pad, then pad=(0, 0) (MXNet pads "
+                    "symmetrically only, and accepts a negative pad silently: the geometry refuses first)",
+        "same": "emulated: mxnet.np.pad with TensorFlow's pads (MXNet has no 'same')",
+        "same_lower": "emulated: mxnet.np.pad, the extra pixel at the beginning",
+        "same_strided": "emulated: mxnet.np.pad with TensorFlow's pads",
+        "stride": "native: stride=", "dilation": "native: dilate=", "dilation_strided": "native",
+        "channels": "native: NCHW input, OIHW weight (MXNet's CPU has no NHWC)",
+        "groups": "native: num_group=", "depthwise": "native: num_group=C_in",
+        "reflect": "native: mxnet.np.pad(mode='reflect'); for the gradient emulated by slices (np.pad's backward "
+                   "supports only the constant mode)",
+        "replicate": "native: mxnet.np.pad(mode='edge'); for the gradient emulated by slices",
+        "symmetric": "native: mxnet.np.pad(mode='symmetric'); for the gradient emulated by slices",
+        "circular": "emulated: mxnet.np.concatenate of wrapped slices (no wrap mode)",
+        "gradient": "native: autograd.record and backward(dY)",
+    }
+    #: mxnet.np.pad's modes for the spec's padding modes (it has no wrap).
+    PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
 
     def load(self) -> Any:
         import os
@@ -150,6 +169,33 @@ class MxnetBackend(Backend):
         trainer.step(1)  # batch size 1: the gradient is not rescaled
         return {name.removeprefix(layer.prefix): p.data().copy() for name, p in layer.collect_params().items()}
 
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, _by_slices=False):
+        mnp, npx = self.lib.np, self.lib.npx
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        (t, b), (le, r) = pads
+        native = (0, 0)
+        if padding_mode == "zeros" and t == b and le == r:
+            native = (t, le)
+        elif padding_mode == "circular" or (_by_slices and padding_mode != "zeros"):
+            X = _pad_by_slices(mnp, X, pads, padding_mode)
+        else:
+            X = mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r)), mode=self.PAD_MODES[padding_mode])
+        return npx.convolution(X, K, kernel=K.shape[2:], stride=tuple(stride), dilate=tuple(dilation), pad=native,
+                               num_filter=K.shape[0], num_group=groups, no_bias=True)
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        autograd = self.lib.autograd
+        x, k = X.copy(), K.copy()
+        x.attach_grad()
+        k.attach_grad()
+        with autograd.record():
+            # mxnet.np.pad has a backward for the constant mode only ("Other modes are not supported"):
+            # the other modes by slices, which autograd follows.
+            Y = self.conv_general(x, k, **params, _by_slices=True)
+        Y.backward(dY)
+        return x.grad, k.grad
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         autograd = self.lib.autograd
         x = X.copy()
@@ -213,3 +259,25 @@ class MxnetBackend(Backend):
 def _check_fits(X: Any, K: Any) -> None:
     if K.shape[0] > X.shape[0] or K.shape[1] > X.shape[1]:
         raise ValueError(f"kernel {tuple(K.shape)} is larger than the input {tuple(X.shape)}")
+
+
+def _pad_by_slices(mnp, X, pads, mode):
+    """NCHW ``X`` padded on H and W in a non-zero ``mode`` from slices, flips and concatenations."""
+    for axis, (lo, hi) in ((2, pads[0]), (3, pads[1])):
+        n = X.shape[axis]
+
+        def take(start, stop, X=X, axis=axis):
+            index = [slice(None)] * 4
+            index[axis] = slice(start, stop)
+            return X[tuple(index)]
+
+        if mode == "circular":
+            parts = [take(n - lo, n), X, take(0, hi)]
+        elif mode == "replicate":
+            parts = [mnp.repeat(take(0, 1), lo, axis=axis), X, mnp.repeat(take(n - 1, n), hi, axis=axis)]
+        elif mode == "reflect":
+            parts = [mnp.flip(take(1, lo + 1), axis=axis), X, mnp.flip(take(n - 1 - hi, n - 1), axis=axis)]
+        else:  # symmetric
+            parts = [mnp.flip(take(0, lo), axis=axis), X, mnp.flip(take(n - hi, n), axis=axis)]
+        X = mnp.concatenate([p for p in parts if p.shape[axis]], axis=axis)
+    return X

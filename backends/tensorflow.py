@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
 
 _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -29,6 +29,25 @@ class TensorflowBackend(Backend):
     # and GPU kernels for each; every verb runs in all four on the CPU.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
+    conventions = {
+        "valid": "native: tf.nn.conv2d(padding='VALID')",
+        "explicit": "native: padding=[[0, 0], [top, bottom], [left, right], [0, 0]]",
+        "same": "native: padding='SAME'",
+        "same_lower": "emulated: explicit pads with the extra pixel at the beginning (TF has no SAME_LOWER)",
+        "same_strided": "native: padding='SAME' with strides", "stride": "native: strides=",
+        "dilation": "native: dilations= (the gradient on the CPU: the kernel dilated with zeros, since "
+                    "Conv2DBackpropInput refuses dilation there, tensorflow#28264)",
+        "dilation_strided": "native: tf.nn.conv2d with strides and dilations (tf.nn.convolution and Keras refuse)",
+        "channels": "native: NHWC input and HWIO filter, transposed from NCHW / OIHW",
+        "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the float64 "
+                  "gradient on the CPU: the groups one by one, concatenated, since Conv2DBackpropInput has no "
+                  "grouped float64 CPU kernel)",
+        "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier)",
+        "reflect": "native: tf.pad(mode='REFLECT')", "symmetric": "native: tf.pad(mode='SYMMETRIC')",
+        "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
+        "circular": "emulated: tf.concat of wrapped slices (TF has no wrap mode)",
+        "gradient": "native: tf.GradientTape",
+    }
 
     def gpu_unavailable_reason(self) -> str | None:
         tf = self.lib
@@ -179,6 +198,69 @@ class TensorflowBackend(Backend):
                                           strict=True))
             return {w.name.split("/")[-1].split(":")[0]: tf.identity(w) for w in layer.trainable_weights}
 
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, _zero_dilated=False,
+                     _split_groups=False):
+        tf = self.lib
+        # TF returns an empty array for a kernel larger than the input: the geometry refuses first.
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        (t, b), (le, r) = pads
+        cout, cg, kh, kw = K.shape
+        cin = X.shape[1]
+        with tf.device(X.device):
+            x = tf.transpose(X, (0, 2, 3, 1))  # NHWC: the only layout TF's CPU conv takes
+            if padding_mode != "zeros":
+                x = self._pad(x, pads, padding_mode)
+                native = "VALID"
+            elif padding in ("valid", "same"):
+                native = padding.upper()
+            else:
+                native = [[0, 0], [t, b], [le, r], [0, 0]]
+            rates = tuple(dilation)
+            depthwise = groups > 1 and groups == cin
+            if depthwise:  # (C_in * m, 1, kh, kw) -> (kh, kw, C_in, m): output channel c*m + j
+                k = tf.transpose(tf.reshape(K, (cin, cout // cin, kh, kw)), (2, 3, 0, 1))
+            else:
+                k = tf.transpose(K, (2, 3, 1, 0))  # HWIO
+            if _zero_dilated and rates != (1, 1):
+                k, rates = _dilate_kernel(tf, k, rates), (1, 1)
+            if depthwise:
+                y = tf.nn.depthwise_conv2d(x, k, strides=(1, *stride, 1), padding=native, dilations=rates)
+            elif _split_groups and groups > 1:
+                ys = [tf.nn.conv2d(xg, kg, strides=(1, *stride, 1), padding=native, dilations=(1, *rates, 1))
+                      for xg, kg in zip(tf.split(x, groups, axis=3), tf.split(k, groups, axis=3), strict=True)]
+                y = tf.concat(ys, axis=3)
+            else:
+                y = tf.nn.conv2d(x, k, strides=(1, *stride, 1), padding=native, dilations=(1, *rates, 1))
+            return tf.transpose(y, (0, 3, 1, 2))
+
+    def _pad(self, x, pads, mode):
+        tf = self.lib
+        (t, b), (le, r) = pads
+        if mode in ("reflect", "symmetric"):
+            return tf.pad(x, [[0, 0], [t, b], [le, r], [0, 0]], mode=mode.upper())
+        H, W = x.shape[1], x.shape[2]
+        if mode == "replicate":
+            x = tf.concat([tf.repeat(x[:, :1], t, axis=1), x, tf.repeat(x[:, H - 1:], b, axis=1)], axis=1)
+            return tf.concat([tf.repeat(x[:, :, :1], le, axis=2), x, tf.repeat(x[:, :, W - 1:], r, axis=2)], axis=2)
+        x = tf.concat([x[:, H - t:], x, x[:, :b]], axis=1)  # circular
+        return tf.concat([x[:, :, W - le:], x, x[:, :, :r]], axis=2)
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        tf = self.lib
+        with tf.device(X.device):
+            with tf.GradientTape() as tape:
+                tape.watch(X)
+                tape.watch(K)
+                # The CPU has no dilated Conv2DBackpropInput/Filter (tensorflow#28264): a kernel dilated
+                # with zeros gives the same products and the same sums, and has gradients.
+                # Nor a grouped float64 one ("Gradients for grouped convolutions are not supported on CPU";
+                # float16, bfloat16 and float32 have one): the groups one by one, concatenated.
+                cpu = "GPU" not in X.device
+                Y = self.conv_general(X, K, **params, _zero_dilated=cpu, _split_groups=cpu and X.dtype == tf.float64)
+            dX, dK = tape.gradient(Y, (X, K), output_gradients=dY)
+            return dX, dK
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         tf = self.lib
         with tf.device(X.device):
@@ -210,3 +292,16 @@ class TensorflowBackend(Backend):
                 conv.kernel.assign_sub(lr * tape.gradient(loss, conv.kernel))
                 losses[step].assign(loss)
             return Trajectory(initial=start, losses=losses.read_value(), kernel=tf.reshape(conv.kernel, kernel_size))
+
+
+def _dilate_kernel(tf, k, rates):
+    """An HWIO (or depthwise HWCM) kernel with ``rate - 1`` zeros between its taps on each axis."""
+    for axis, rate in enumerate(rates):
+        if rate > 1:
+            taps = k.shape[axis]
+            zeros = tf.zeros_like(k)
+            k = tf.stack([k] + [zeros] * (rate - 1), axis=axis + 1)
+            shape = list(k.shape)
+            k = tf.reshape(k, shape[:axis] + [shape[axis] * rate] + shape[axis + 2:])
+            k = tf.gather(k, tf.range(rate * (taps - 1) + 1), axis=axis)
+    return k

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
 
 
 class TorchBackend(Backend):
@@ -30,6 +30,20 @@ class TorchBackend(Backend):
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
     _conv2d_class: Any = None
+    conventions = {
+        "valid": "native: F.conv2d(padding=0)",
+        "explicit": "native: F.conv2d(padding=(ph, pw)) when symmetric; else F.pad(x, (left, right, top, bottom)), "
+                    "then padding=0",
+        "same": "native: F.conv2d(padding='same') at stride 1",
+        "same_lower": "emulated: F.pad with the extra pixel at the beginning, then padding=0",
+        "same_strided": "emulated: F.pad with TensorFlow's pads (padding='same' refuses a stride, pytorch#67551)",
+        "stride": "native: stride=", "dilation": "native: dilation=", "dilation_strided": "native",
+        "channels": "native: NCHW input, OIHW weight", "groups": "native: groups=",
+        "depthwise": "native: groups=C_in, weight (C_in*m, 1, kh, kw)",
+        "reflect": "native: F.pad(mode='reflect')", "replicate": "native: F.pad(mode='replicate')",
+        "symmetric": "emulated: torch.cat of flipped edge slices (torch has no symmetric mode)",
+        "circular": "native: F.pad(mode='circular')", "gradient": "native: torch.autograd.grad",
+    }
 
     def gpu_unavailable_reason(self) -> str | None:
         torch = self.lib
@@ -202,6 +216,29 @@ class TorchBackend(Backend):
                 losses[i] = l
         return Trajectory(initial=start, losses=losses, kernel=conv2d.weight.detach().reshape(kernel_size).clone())
 
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+        torch = self.lib
+        F = torch.nn.functional
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        (t, b), (le, r) = pads
+        native = 0
+        if padding_mode == "zeros" and padding == "same" and tuple(stride) == (1, 1):
+            native = "same"
+        elif padding_mode == "zeros" and t == b and le == r:
+            native = (t, le)
+        elif padding_mode == "symmetric":
+            X = _symmetric_pad(torch, X, pads)
+        else:
+            X = F.pad(X, (le, r, t, b), mode="constant" if padding_mode == "zeros" else padding_mode)
+        return F.conv2d(X, K, stride=tuple(stride), padding=native, dilation=tuple(dilation), groups=groups)
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        x, k = X.detach().clone().requires_grad_(), K.detach().clone().requires_grad_()
+        Y = self.conv_general(x, k, **params)
+        dX, dK = self.lib.autograd.grad(Y, (x, k), grad_outputs=dY)
+        return dX, dK
+
     def _layer(self, kernel_size, *, dtype, device, corr: Any = None) -> Any:
         """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``; its
         forward is ``corr`` (default: the book's ``corr2d``)."""
@@ -224,3 +261,11 @@ class TorchBackend(Backend):
 
 def _device(device: str) -> str:
     return "cuda" if device == "gpu" else "cpu"
+
+
+def _symmetric_pad(torch, X, pads):
+    """Symmetric padding (the edge repeated in the mirror) of NCHW ``X``, from torch's own slices."""
+    (t, b), (le, r) = pads
+    H, W = X.shape[2], X.shape[3]
+    X = torch.cat([X[:, :, :t].flip(2), X, X[:, :, H - b:].flip(2)], dim=2)
+    return torch.cat([X[:, :, :, :le].flip(3), X, X[:, :, :, W - r:].flip(3)], dim=3)

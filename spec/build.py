@@ -334,6 +334,10 @@ def conventions():
         general("dilation_grad", RESEARCH + " case 12", "dilation 2, stride 1: forward and both gradients "
                 "(TensorFlow's CPU cannot differentiate a dilated tf.nn.conv2d)", ["dilation"], X9[:6, :7], Kd,
                 dilation=[2, 2], dY=small_ints((2, 3))),
+        general("depthwise_dilation_stride", RESEARCH + " case 11 (tensorflow#100237)", "depthwise, two channels, "
+                "dilation 2 and stride 2: tf.nn.depthwise_conv2d only warns and returns other numbers",
+                ["depthwise", "dilation_strided", "dilation", "stride"], np.stack([X9, X9 + 100.0])[None],
+                np.stack([Kd, Kd])[:, None], stride=[2, 2], dilation=[2, 2], groups=2),
         general("multi_in_fig_7_4_1", "7.4.1", "two input channels summed (Fig. 7.4.1)", ["channels"], X74, K74),
         general("multi_in_out_7_4_2", "7.4.2", "three output channels: K, K + 1, K + 2", ["channels"], X74,
                 np.concatenate([K74, K74 + 1, K74 + 2])),
@@ -356,9 +360,10 @@ def conventions():
         general("replicate_pad1", RESEARCH + " case 6", "replicate padding 1 (= symmetric for pad 1)",
                 ["replicate", "explicit"], X4, K3, padding=[[1, 1], [1, 1]], padding_mode="replicate"),
         general("replicate_pad2", RESEARCH + " case 6", "replicate padding 2, 5x5 kernel", ["replicate", "explicit"],
-                X4, K5, padding=[[2, 2], [2, 2]], padding_mode="replicate"),
+                X4, K5, padding=[[2, 2], [2, 2]], padding_mode="replicate", dY=small_ints((4, 4))),
         general("symmetric_pad2", RESEARCH + " case 6", "symmetric padding 2, 5x5 kernel: unlike replicate",
-                ["symmetric", "explicit"], X4, K5, padding=[[2, 2], [2, 2]], padding_mode="symmetric"),
+                ["symmetric", "explicit"], X4, K5, padding=[[2, 2], [2, 2]], padding_mode="symmetric",
+                dY=small_ints((4, 4))),
         general("circular_stride2", RESEARCH + " case 7", "circular padding 1 under stride 2: the grid starts at "
                 "padded index 0 (torch padding_mode='circular')", ["circular", "stride", "explicit"], X4, K3,
                 padding=[[1, 1], [1, 1]], padding_mode="circular", stride=[2, 2], dY=small_ints((2, 2))),

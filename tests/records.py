@@ -42,6 +42,7 @@ import io
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import uuid
@@ -546,8 +547,9 @@ def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str, *, pre
     if deviations or lists:
         read = ", ".join(lists) if lists else "none"
         terminalreporter.write_line(f"  known deviations: {len(deviations)} (lists read: {read})")
-        for reason, n in Counter(e["reason"].removeprefix(support.KNOWN_DEVIATION).lstrip()
-                                 for e in deviations).most_common():
+        # One line per reason: the list's line number, which differs per test id, left out.
+        for reason, n in Counter(re.sub(r"^\((.*?):\d+\)", r"(\1)", e["reason"].removeprefix(support.KNOWN_DEVIATION)
+                                        .lstrip()) for e in deviations).most_common():
             terminalreporter.write_line(f"    {n:4} × {reason[:300]}")
     groups = by_cause(v.failed)
     # The command this run came through: pytest in a checkout, or the installed `conv-conformance`.

@@ -252,7 +252,7 @@ def cause(e: dict) -> str:
     """A failure's first line with what varies between its instances (the target, the case, counts and
     values) taken out, so that one mistake made in every dtype and case reads as one cause."""
     first = (e.get("reason") or e["outcome"]).splitlines()[0]
-    first = re.sub(r" \((?:[\w.]+-)?(?:cpu|gpu)-\w+\)", "", first)  # the target id in parentheses
+    first = re.sub(r" \((?:[\w.]+-)?(?:cpu|gpu)-\w+(?:-fast)?\)", "", first)  # the target id in parentheses
     first = re.sub(r" on [a-z]\w*", "", first)  # 'on <case id>'
     first = re.sub(r"np\.float\d+\(([^)]*)\)", r"\1", first)
     first = re.sub(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e-?\d+)?(?![\w.])", "N", first.removeprefix("Failed: "))

@@ -75,6 +75,12 @@ class SimulatedGPU(NumpyBackend):
     def receptive_field(self, X, K1, K2):
         return place(super().receptive_field(*(np.asarray(a) for a in (X, K1, K2))), self._on(X, K1, K2))
 
+    def conv_general(self, X, K, **params):
+        return place(super().conv_general(np.asarray(X), np.asarray(K), **params), self._on(X, K))
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        return place(super().conv_general_vjp(*(np.asarray(a) for a in (X, K, dY)), **params), self._on(X, K, dY))
+
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         t = super().learn_kernel(np.asarray(X), np.asarray(Y), kernel_size=kernel_size, lr=lr, steps=steps,
                                  initial=None if initial is None else np.asarray(initial), seed=seed)
