@@ -104,6 +104,23 @@ class NumpyBackend(Backend):
                 dX[i:i + h, j:j + w] += dY[i, j] * K
         return dX
 
+    # The reference: NumPy has no convolution op, so every convention is written out here from
+    # np.pad, sliding_window_view and einsum, and the gradient by hand.
+    conventions = {
+        "valid": "native: sliding_window_view + einsum, no padding",
+        "explicit": "native: np.pad(mode='constant') with the pairs",
+        "same": "emulated: np.pad with TensorFlow's pads (backends.base.general_geometry)",
+        "same_lower": "emulated: np.pad with the extra pixel at the beginning",
+        "same_strided": "emulated: np.pad with TensorFlow's pads",
+        "stride": "native: the window view sliced by the stride", "dilation": "native: the window view sliced by "
+        "the dilation", "dilation_strided": "native: both slices",
+        "channels": "native: einsum over (group, channel, kh, kw)", "groups": "native: einsum per group",
+        "depthwise": "native: einsum per group, groups = C_in",
+        "reflect": "native: np.pad(mode='reflect') (periodic for a pad >= n: the geometry refuses first)",
+        "replicate": "native: np.pad(mode='edge')", "symmetric": "native: np.pad(mode='symmetric')",
+        "circular": "native: np.pad(mode='wrap')",
+        "gradient": "emulated: the backward pass by hand (NumPy has no autograd), through np.pad's index map",
+    }
     #: np.pad's modes for the spec's padding modes.
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
                  "circular": "wrap"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+import spec
 from report import KNOWN_DEVIATION, Report, is_deviation
 
 DTYPE_ORDER = ("float64", "float32", "float16", "bfloat16")
@@ -94,6 +95,45 @@ def _deviation_rows(report: Report) -> list[list[str]]:
     return [[bk, str(n), outcome, why] for (bk, outcome, why), n in sorted(reasons.items())]
 
 
+def _conventions(case_id: str) -> list[str]:
+    try:
+        case = spec.find(case_id)
+    except StopIteration:
+        return []
+    return case.data.get("conventions", []) if case.kind in ("general", "general_error") else []
+
+
+def conventions_rows(report: Report) -> tuple[list[str], list[list[str]]]:
+    """Per named convention (spec/general.py), per backend: how the adapter says it gives it
+    (native, emulated, unsupported, or not stated) and what this run saw of the checks that need it."""
+    backends = [rec.backend for rec in report.records]
+    seen: dict[tuple[str, str], Counter] = {}
+    for rec in report.records:
+        for r in rec.meta["results"]:
+            for c in _conventions(r.get("case") or ""):
+                outcome = "deviation" if is_deviation(r) else r["outcome"]
+                seen.setdefault((c, rec.backend), Counter())[outcome] += 1
+    rows = []
+    for c in spec.general.CONVENTIONS:
+        row = [c]
+        for rec in report.records:
+            said = (rec.meta.get("declared_conventions") or {}).get(c, "")
+            how = said.split(":", 1)[0].strip().lower() if said else "not stated"
+            n = seen.get((c, rec.backend), Counter())
+            if not n:
+                row.append(f"{how}; not run")
+                continue
+            parts = [f"{n[k]} {k}" for k in ("passed", "failed", "error", "deviation", "skipped") if n[k]]
+            row.append(f"{how}; {', '.join(parts)}")
+        rows.append(row)
+    return ["convention"] + backends, rows
+
+
+def _how_rows(report: Report) -> list[list[str]]:
+    return [[rec.backend, c, said] for rec in report.records
+            for c, said in (rec.meta.get("declared_conventions") or {}).items()]
+
+
 def _record_rows(report: Report) -> list[list[str]]:
     return [[r.backend, r.meta["verdict"]["headline"] + ("" if r.meta["run"]["complete"] else " (incomplete)"),
              r.meta["framework_version"], ", ".join(f"{k}: {v}" for k, v in r.meta["devices"].items()),
@@ -136,6 +176,13 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
                        for j in range(len(names))] for i, a in enumerate(names)]
         out.append((f"Agreement, {dtype}: worst over seeded cases and learning trajectories, "
                     "in pair-tolerance units (max |a−b|); above 1 is a disagreement", [""] + names, rows))
+    header, rows = conventions_rows(report)
+    if any(cell.split(";")[1].strip() != "not run" for row in rows for cell in row[1:]):
+        out.append(("Conventions of the general convolution (spec/general.py): how each backend's adapter says it "
+                    "gives each (native, emulated, unsupported), and the checks of this run that need it", header,
+                    rows))
+        out.append(("How each adapter gives each convention, in its own words", ["backend", "convention", "how"],
+                    _how_rows(report)))
     bad = sorted(report.disagreements, key=lambda c: -c.units)
     if bad:
         out.append(("Disagreements beyond tolerance", ["case", "output", "dtype", "a", "b", "max |a−b|", "units"],

@@ -376,6 +376,9 @@ def _metadata(bk, devices) -> tuple[dict, list[str]]:
                     if d in bk.dtypes},
         "declared_dtypes": {d: list(v) for d, v in bk.dtypes.items()},
         "declared_verbs": None if bk.verbs is None else list(bk.verbs),
+        # The general convolution's named conventions: how the adapter says it gives each (the
+        # report's conventions table puts these beside what the run saw).
+        "declared_conventions": {str(k): str(v) for k, v in (getattr(bk, "conventions", None) or {}).items()},
         "precision": _ask(errors, "precision_settings()", bk.precision_settings),
         "precision_modes": _ask(errors, "numerics()", _mode_settings, bk, devices),
     }
