@@ -293,7 +293,7 @@ MANIFEST_SAYS = "not in the manifest"
 FULL_TRACEBACKS = False
 
 
-def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
+def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **kwargs):
     """Call an adapter verb, holding it to the adapter's manifest (``verbs``).
 
     Not implemented and not declared (or no manifest at all): a skip that says
@@ -301,7 +301,8 @@ def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
     Not declared but implemented: the check runs, and if it passes the verdict
     reports an unexpected pass, so the manifest cannot rot.  Any other
     exception is one line naming the verb (the framework's traceback with
-    ``-v``), unless ``expect_error``: then the caller judges it.
+    ``-v``), unless ``expect_error``: then the caller judges it.  With ``gap`` (a convention the
+    adapter declares unsupported), every exception, ``NotImplementedError`` too, goes to the caller.
     """
     __tracebackhide__ = True
     target = TARGET.get(None)
@@ -315,6 +316,8 @@ def call(bk, verb: str, *args, expect_error: bool = False, **kwargs):
     try:
         result = getattr(bk, verb)(*args, **kwargs)
     except NotImplementedError as exc:
+        if gap:
+            raise
         why = f": {exc}" if str(exc) else ""
         if bk.verbs is not None and declared:
             pytest.fail(f"{bk.label}.{verb} is declared in the adapter's manifest (verbs) but raises "
@@ -388,7 +391,7 @@ def unsupported(bk, case: spec.Case) -> dict[str, str]:
 
 def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
     """The outputs that the usual mistakes of a general convolution would produce on these inputs:
-    the extra pixel on the wrong side, ``k//2`` padding under a stride, F.pad's width-first order,
+    the extra pixel at the wrong end, ``k//2`` padding under a stride, F.pad's width-first order,
     begin and end swapped, a padding mode for another, dilation ignored, a reshape for a transpose of
     the kernel (OIHW read as HWIO), height and width swapped, the depthwise channel order, a flip."""
     from spec import general
@@ -398,9 +401,9 @@ def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np
     alts: list[tuple[str, dict, np.ndarray]] = []
     if pad in ("same", "same_lower"):
         other = "same_lower" if pad == "same" else "same"
-        alts.append((f"the extra pixel on the wrong side ('{other}' where '{pad}' is meant)",
+        alts.append((f"the extra pixel at the wrong end ('{other}' where '{pad}' is meant)",
                      {"padding": other}, K))
-        alts.append((f"padding k//2 on each side where '{pad}' is meant (wrong under a stride or an even kernel)",
+        alts.append((f"k//2 padding at both ends where '{pad}' is meant (wrong under a stride or an even kernel)",
                      {"padding": ((kh // 2, kh // 2), (kw // 2, kw // 2))}, K))
     elif not isinstance(pad, str):
         (t, b), (le, r) = pad
@@ -416,8 +419,7 @@ def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np
     if cg * cout > 1 or kh != kw:
         alts.append(("the kernel reshaped where it should be transposed (OIHW read as HWIO)", {},
                      K.reshape(kh, kw, cg, cout).transpose(3, 2, 0, 1)))
-    if kh != kw:
-        alts.append(("kernel height and width swapped", {}, K.transpose(0, 1, 3, 2)))
+    alts.append(("kernel height and width swapped (K transposed)", {}, K.transpose(0, 1, 3, 2)))
     alts.append(("kernel looks flipped: this is convolution, not cross-correlation", {}, K[:, :, ::-1, ::-1]))
     found = {}
     for name, change, kernel in alts:
@@ -458,7 +460,7 @@ def check_general(target, case: spec.Case) -> None:
     X, K = target.asarray(exp.X), target.asarray(exp.K)
     what = f"conv_general on {case.id} ({target.id})"
     try:
-        actual = call(bk, "conv_general", X, K, **exp.params, expect_error=bool(gaps))
+        actual = call(bk, "conv_general", X, K, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
     except Exception as exc:
         if not gaps:
             raise
@@ -484,7 +486,7 @@ def check_general_vjp(target, case: spec.Case) -> None:
     gaps = unsupported(bk, case)
     X, K, dY = target.asarray(exp.X), target.asarray(exp.K), target.asarray(exp.dY)
     try:
-        result = call(bk, "conv_general_vjp", X, K, dY, **exp.params, expect_error=bool(gaps))
+        result = call(bk, "conv_general_vjp", X, K, dY, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
     except Exception as exc:
         if not gaps:
             raise
@@ -497,6 +499,10 @@ def check_general_vjp(target, case: spec.Case) -> None:
         what = f"{name} of conv_general_vjp on {case.id} ({target.id})"
         other = {"dX and dK swapped": exp.expected["dK" if name == "dX" else "dX"]}
         got = read_result(target, actual, what=what)
+        if got.shape != exp.expected[name].shape:
+            named = [k for k, v in other.items() if v.shape == got.shape]
+            pytest.fail(f"{what}: shape {_fmt(got.shape)}, expected {_fmt(exp.expected[name].shape)} (the shape of "
+                        f"{'X' if name == 'dX' else 'K'}){fits(named)}", pytrace=False)
         note(**{f"output:{name}": got})
         assert_conforms(target, actual, exp.expected[name], tolerance=exp.tolerance[name], what=what,
                         hypotheses={k: v for k, v in other.items() if v.shape == got.shape})

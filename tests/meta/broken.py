@@ -545,3 +545,144 @@ class NoFloat16Conv(NumpyBackend):
         if X.dtype == self.lib.float16:
             raise TypeError("no float16 kernel for conv2d")
         return super().conv2d(X, K)
+
+
+# -- the general convolution (spec/general.py) ---------------------------------
+
+
+class _BrokenGeneral(NumpyBackend):
+    """Applies ``change`` to the parameters, ``kernel`` to K and ``output`` to the result of conv_general
+    (and so of its gradients, which the NumPy reference computes through the same geometry)."""
+
+    def change(self, params: dict) -> dict:
+        return params
+
+    def kernel(self, K, params):
+        return K
+
+    def output(self, Y, params):
+        return Y
+
+    def conv_general(self, X, K, **params):
+        changed = self.change(dict(params))
+        return self.output(super().conv_general(X, self.kernel(K, params), **changed), params)
+
+
+class GeneralFlipped(_BrokenGeneral):
+    """conv_general convolves: the kernel flipped on both axes."""
+
+    def kernel(self, K, params):
+        return K[:, :, ::-1, ::-1].copy()
+
+
+class SameExtraPixelFirst(_BrokenGeneral):
+    """'same' puts the extra pixel at the beginning (SAME_LOWER for SAME_UPPER)."""
+
+    def change(self, params):
+        if params["padding"] == "same":
+            params["padding"] = "same_lower"
+        return params
+
+
+class SameAsHalfKernel(_BrokenGeneral):
+    """'same' emulated as k//2 on each side (the usual hand conversion; wrong under a stride)."""
+
+    def change(self, params):
+        return params  # the kernel's size is needed: see conv_general
+
+    def conv_general(self, X, K, **params):
+        if params["padding"] in ("same", "same_lower"):
+            kh, kw = K.shape[2:]
+            params = {**params, "padding": ((kh // 2, kh // 2), (kw // 2, kw // 2))}
+        return super().conv_general(X, K, **params)
+
+
+class PadsWidthFirst(_BrokenGeneral):
+    """Explicit pads read width first, as torch's F.pad takes them."""
+
+    def change(self, params):
+        if not isinstance(params["padding"], str):
+            (t, b), (le, r) = params["padding"]
+            params["padding"] = ((le, r), (t, b))
+        return params
+
+
+class PadsBeginEndSwapped(_BrokenGeneral):
+    def change(self, params):
+        if not isinstance(params["padding"], str):
+            (t, b), (le, r) = params["padding"]
+            params["padding"] = ((b, t), (r, le))
+        return params
+
+
+class KernelReshapedNotTransposed(_BrokenGeneral):
+    """OIHW -> HWIO by reshape instead of transpose, then read back as HWIO."""
+
+    def kernel(self, K, params):
+        cout, cg, kh, kw = K.shape
+        return K.reshape(kh, kw, cg, cout).transpose(3, 2, 0, 1).copy()
+
+
+class KernelHWSwapped(_BrokenGeneral):
+    """The kernel's height and width swapped (a non-square kernel comes out transposed)."""
+
+    def kernel(self, K, params):
+        return K.transpose(0, 1, 3, 2).copy()
+
+
+class DepthwiseChannelOrder(_BrokenGeneral):
+    """Depthwise with a multiplier: output channels ordered j*C + c instead of c*m + j."""
+
+    def output(self, Y, params):
+        n, cout = Y.shape[:2]
+        groups = params["groups"]
+        per = cout // groups
+        if groups > 1 and per > 1:
+            wrong = np.empty_like(Y)
+            for c in range(groups):
+                for j in range(per):
+                    wrong[:, j * groups + c] = Y[:, c * per + j]
+            return wrong
+        return Y
+
+
+class SymmetricForReflect(_BrokenGeneral):
+    """'reflect' padding done as 'symmetric' (the edge repeated)."""
+
+    def change(self, params):
+        if params["padding_mode"] == "reflect":
+            params["padding_mode"] = "symmetric"
+        return params
+
+
+class DilationIgnored(_BrokenGeneral):
+    def change(self, params):
+        params["dilation"] = (1, 1)
+        return params
+
+
+class NoParameterChecks(NumpyBackend):
+    """Returns an empty array where the parameters are invalid (as TF and lax do for a kernel larger than
+    the input), instead of raising."""
+
+    def conv_general(self, X, K, **params):
+        try:
+            return super().conv_general(X, K, **params)
+        except ValueError:
+            return np.zeros((X.shape[0], K.shape[0], 0, 0), dtype=X.dtype)
+
+
+class GradientsSwapped(NumpyBackend):
+    def conv_general_vjp(self, X, K, dY, **params):
+        dX, dK = super().conv_general_vjp(X, K, dY, **params)
+        return dK, dX
+
+
+class LastKernelRowGradient(NumpyBackend):
+    """The kernel gradient's last row is the first row again (pytorch#50042's symptom)."""
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        dX, dK = super().conv_general_vjp(X, K, dY, **params)
+        dK = dK.copy()
+        dK[:, :, -1, :] = dK[:, :, 0, :]
+        return dX, dK

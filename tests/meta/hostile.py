@@ -152,3 +152,37 @@ class NeitherCoreVerbAnywhere(NumpyBackend):
     """Declares both core verbs, each in no dtype: every core check skips, with the manifest's word."""
 
     verb_dtypes = {"conv2d": (), "corr2d": ()}
+
+
+class CircularUnsupported(NumpyBackend):
+    """Declares circular padding unsupported, and raises for it: the declaration is confirmed."""
+
+    conventions = {**NumpyBackend.conventions, "circular": "unsupported: no wrap mode in this framework"}
+
+    def conv_general(self, X, K, **params):
+        if params["padding_mode"] == "circular":
+            raise NotImplementedError("circular padding")
+        return super().conv_general(X, K, **params)
+
+    def conv_general_vjp(self, X, K, dY, **params):
+        if params["padding_mode"] == "circular":
+            raise ValueError("circular padding")
+        return super().conv_general_vjp(X, K, dY, **params)
+
+
+class CircularUnsupportedButWorks(NumpyBackend):
+    """Declares circular padding unsupported, but gives it right: an unexpected pass."""
+
+    conventions = {**NumpyBackend.conventions, "circular": "unsupported: no wrap mode in this framework"}
+
+
+class CircularUnsupportedButWrong(NumpyBackend):
+    """Declares circular padding unsupported, and returns zero padding's numbers for it: a wrong number
+    is a failure, whatever the declaration."""
+
+    conventions = {**NumpyBackend.conventions, "circular": "unsupported: no wrap mode in this framework"}
+
+    def conv_general(self, X, K, **params):
+        if params["padding_mode"] == "circular":
+            params = {**params, "padding_mode": "zeros"}
+        return super().conv_general(X, K, **params)

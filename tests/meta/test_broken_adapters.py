@@ -64,6 +64,20 @@ CATALOGUE = {
     "LearnsInFloat32": "float32 arithmetic in a float64 run",
     "ReportsAnotherStart": "a different start than reported (the first loss",
     "SetsEnvironment": "os.environ['CONV_META_LEFT_BEHIND'] was '<unset>', is now '1'",
+    # The general convolution (spec/general.py, tests/test_conventions.py).
+    "GeneralFlipped": "values outside tolerance; kernel looks flipped: this is convolution, not cross-correlation",
+    "SameExtraPixelFirst": "the extra pixel at the wrong end ('same_lower' where 'same' is meant)",
+    "SameAsHalfKernel": "k//2 padding at both ends where 'same' is meant",
+    "PadsWidthFirst": "the pads read width first (torch F.pad's order",
+    "PadsBeginEndSwapped": "the pads' begin and end swapped",
+    "KernelReshapedNotTransposed": "the kernel reshaped where it should be transposed (OIHW read as HWIO)",
+    "KernelHWSwapped": "kernel height and width swapped (K transposed)",
+    "DepthwiseChannelOrder": "the depthwise output channels ordered j*C + c instead of c*m + j",
+    "SymmetricForReflect": "symmetric padding where reflect is meant",
+    "DilationIgnored": "the dilation ignored",
+    "NoParameterChecks": "the spec says this is an error",
+    "GradientsSwapped": "dX and dK swapped",
+    "LastKernelRowGradient": "dK of conv_general_vjp on depthwise_strided_backward",
 }
 #: Mistakes of the learning loop that the suite tells apart: an adapter that makes one of them must
 #: not be told it made another.

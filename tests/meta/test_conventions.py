@@ -1,0 +1,165 @@
+"""The general convolution (spec/general.py): its oracle against values measured on the frameworks
+(independent of the oracle's code), its spec file against its schema and its definition, and
+conventions declared unsupported: confirmed by an error, an unexpected pass when they conform, a
+failure when the number is wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+import spec
+from spec import general
+from tests.meta.test_broken_adapters import ROOT, outcome, run_suite
+
+X4 = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+X5 = np.arange(1.0, 26.0).reshape(1, 1, 5, 5)
+K2 = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+K3 = np.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+X9 = (9.0 * np.arange(9)[:, None] + np.arange(9)[None, :]).reshape(1, 1, 9, 9)
+KD = np.zeros((1, 1, 3, 3))
+KD[0, 0, 0, 0], KD[0, 0, 2, 2] = 1.0, 10.0
+
+#: Outputs measured on torch 2.13, TF 2.21, JAX 0.10.2 and MXNet 1.9.1 (../shared/research/conv-conventions.md,
+#: section 1-3 and its proposed cases), written out here by hand: the oracle must reproduce them.
+MEASURED = [
+    ("same, extra pixel at the end", X4, K2, {"padding": "same"},
+     [[44, 54, 64, 28], [84, 94, 104, 44], [124, 134, 144, 60], [41, 44, 47, 16]]),
+    ("same_lower", X4, K2, {"padding": "same_lower"},
+     [[4, 11, 18, 25], [22, 44, 54, 64], [46, 84, 94, 104], [70, 124, 134, 144]]),
+    ("same, stride 2, 5x5", X5, K3, {"padding": "same", "stride": (2, 2)},
+     [[128, 241, 184], [441, 681, 453], [320, 457, 280]]),
+    ("same, stride 2, 4x4", X4, K3, {"padding": "same", "stride": (2, 2)}, [[348, 252], [274, 175]]),
+    ("same, dilation 2", X4, K2, {"padding": "same", "dilation": (2, 2)},
+     [[24, 43, 50, 21], [44, 78, 88, 36], [68, 118, 128, 52], [20, 31, 34, 11]]),
+    ("explicit (1, 0), (0, 2)", X4, K2, {"padding": ((1, 0), (0, 2))},
+     [[11, 18, 25, 12, 0], [44, 54, 64, 28, 0], [84, 94, 104, 44, 0], [124, 134, 144, 60, 0]]),
+    ("reflect 1", X4, K3, {"padding": ((1, 1), (1, 1)), "padding_mode": "reflect"},
+     [[195, 216, 261, 270], [327, 348, 393, 402], [507, 528, 573, 582], [495, 516, 561, 570]]),
+    ("replicate 1", X4, K3, {"padding": ((1, 1), (1, 1)), "padding_mode": "replicate"},
+     [[159, 192, 237, 264], [315, 348, 393, 420], [495, 528, 573, 600], [579, 612, 657, 684]]),
+    ("circular 1, stride 2", X4, K3, {"padding": ((1, 1), (1, 1)), "padding_mode": "circular", "stride": (2, 2)},
+     [[267, 309], [531, 573]]),
+    ("dilation 2, stride 2", X9, KD, {"dilation": (2, 2), "stride": (2, 2)},
+     [[400, 422, 444], [598, 620, 642], [796, 818, 840]]),
+]
+
+
+@pytest.mark.parametrize("name, X, K, params, measured", MEASURED, ids=[m[0] for m in MEASURED])
+def test_the_oracle_gives_the_measured_values(name, X, K, params, measured):
+    full = {**{"stride": (1, 1), "dilation": (1, 1), "padding": "valid", "padding_mode": "zeros", "groups": 1},
+            **params}
+    assert general.conv(X, K, **full)[0, 0].tolist() == measured
+
+
+def test_the_oracle_gives_the_measured_channels_and_gradients():
+    X = np.stack([np.arange(9.0).reshape(3, 3), np.arange(1.0, 10.0).reshape(3, 3)])[None]
+    K = np.stack([[[0.0, 1.0], [2.0, 3.0]], [[1.0, 2.0], [3.0, 4.0]]])[None]
+    assert general.conv(X, K)[0, 0].tolist() == [[56, 72], [104, 120]]  # d2l 7.4.1
+    stack = general.conv(X, np.concatenate([K, K + 1, K + 2]))[0].tolist()
+    assert stack == [[[56, 72], [104, 120]], [[76, 100], [148, 172]], [[96, 128], [192, 224]]]  # d2l 7.4.2
+    params = {"stride": (1, 1), "dilation": (1, 1), "padding": "valid", "padding_mode": "zeros", "groups": 1}
+    dX, dK = general.vjp(np.arange(1.0, 10.0).reshape(1, 1, 3, 3), K2, np.ones((1, 1, 2, 2)), **params)
+    assert dX[0, 0].tolist() == [[1, 3, 2], [4, 10, 6], [3, 7, 4]] and dK[0, 0].tolist() == [[12, 16], [24, 28]]
+    dX, _ = general.vjp(X5, K2, np.ones((1, 1, 2, 2)), **{**params, "stride": (2, 2)})
+    assert dX[0, 0].tolist() == [[1, 2, 1, 2, 0], [3, 4, 3, 4, 0], [1, 2, 1, 2, 0], [3, 4, 3, 4, 0], [0] * 5]
+    _, dK = general.vjp(np.ones((1, 24, 6, 6)), np.ones((24, 1, 3, 3)), np.ones((1, 24, 3, 3)),
+                        **{**params, "stride": (2, 2), "padding": ((1, 1), (1, 1)), "groups": 24})
+    assert all(dK[c, 0].tolist() == [[4, 6, 6], [6, 9, 9], [6, 9, 9]] for c in range(24))  # pytorch#50042
+
+
+def test_the_gradient_is_the_adjoint_of_the_convolution():
+    """<dY, conv(X)> = <vjp_X(dY), X> and = <vjp_K(dY), K>, in every padding mode: the oracle's two halves
+    agree with each other (a convolution is bilinear)."""
+    rng = np.random.default_rng(7)
+    X = rng.integers(-3, 4, (2, 4, 5, 6)).astype(float)
+    K = rng.integers(-3, 4, (6, 2, 3, 2)).astype(float)
+    for mode in general.PADDING_MODES:
+        params = {"stride": (2, 1), "dilation": (1, 2), "padding": ((1, 2), (2, 1)), "padding_mode": mode,
+                  "groups": 2}
+        Y = general.conv(X, K, **params)
+        dY = rng.integers(-3, 4, Y.shape).astype(float)
+        dX, dK = general.vjp(X, K, dY, **params)
+        assert np.sum(dY * Y) == np.sum(dK * K), mode
+        if mode == "zeros":  # linear in X only where the padding adds nothing but zeros
+            assert np.sum(dY * Y) == np.sum(dX * X)
+
+
+def test_the_schema_names_the_conventions_spec_general_defines():
+    schema = json.loads(spec.SCHEMA_PATH.read_text())
+    assert schema["$defs"]["conventions"]["items"]["enum"] == list(general.CONVENTIONS)
+    assert schema["$defs"]["params"]["properties"]["padding_mode"]["enum"] == list(general.PADDING_MODES)
+
+
+def test_every_convention_and_every_error_rule_has_a_case():
+    cases = spec.cases("conventions")
+    used = {c for case in cases for c in case.data["conventions"]}
+    assert used == set(general.CONVENTIONS), set(general.CONVENTIONS) - used
+    rules = {"reflect padding": "a pad too large for its mode", "negative padding": "a negative pad",
+             "must divide both channel counts": "groups that do not divide", "larger than the padded input":
+             "a kernel larger than the padded input"}
+    said = " | ".join(case.data["error"] for case in cases if case.kind == "general_error")
+    assert [why for words, why in rules.items() if words not in said] == [], said
+
+
+def test_a_general_case_whose_expected_shape_breaks_the_definition_is_refused(tmp_path):
+    doc = json.loads((spec.CASES_DIR / "conventions.json").read_text())
+    doc["cases"][1]["expected"][0][0].pop()
+    path = tmp_path / "conventions.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(spec.SpecError, match=r"same_even_upper: expected has shape \(1, 1, 3, 4\), but the "
+                                              r"definition gives \(1, 1, 4, 4\)"):
+        for case in spec.load_file(path):
+            spec._check_shapes(case)
+
+
+def test_an_error_case_whose_parameters_are_valid_is_refused(tmp_path):
+    doc = json.loads((spec.CASES_DIR / "conventions.json").read_text())
+    bad = next(c for c in doc["cases"] if c["id"] == "negative_padding")
+    bad["params"]["padding"] = [[1, 0], [0, 0]]
+    path = tmp_path / "conventions.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(spec.SpecError, match="negative_padding: expects an error, but the parameters are valid"):
+        for case in spec.load_file(path):
+            spec._check_shapes(case)
+
+
+H = "tests.meta.hostile"
+
+
+def test_a_convention_declared_unsupported_that_raises_is_a_skip_that_says_so():
+    result = run_suite(f"{H}:CircularUnsupported", "-k", "conv_general")
+    counts = outcome(result)
+    assert "failed" not in counts and counts.get("skipped") == 6, result.stdout[-3000:]
+    assert ("unsupported, as the adapter declares: circular (unsupported: no wrap mode in this framework); "
+            "CircularUnsupported.conv_general raised NotImplementedError: circular padding") in result.stdout
+
+
+def test_a_convention_declared_unsupported_that_conforms_is_an_unexpected_pass():
+    result = run_suite(f"{H}:CircularUnsupportedButWorks")
+    assert result.returncode == 0 and "verdict: CircularUnsupportedButWorks: CONFORMANT" in result.stdout, \
+        result.stdout[-3000:]
+    assert re.search(r"unexpected pass: CircularUnsupportedButWorks-cpu-\w+: circular_stride2 conforms, though the "
+                     r"adapter declares circular unsupported", result.stdout), result.stdout[-3000:]
+
+
+def test_a_convention_declared_unsupported_with_a_wrong_number_fails():
+    result = run_suite(f"{H}:CircularUnsupportedButWrong", "-k", "conv_general")
+    assert result.returncode == 1 and "zeros padding where circular is meant" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_report_shows_the_conventions_table(tmp_path):
+    from tests.meta.sealing import conformance, open_run, report
+
+    open_run(tmp_path, "numpy,CircularUnsupported")
+    for backend in ("numpy", f"{H}:CircularUnsupported"):
+        result = conformance(f"--backend={backend}", f"--results-dir={tmp_path}")
+        assert result.returncode == 0, result.stdout[-3000:]
+    out = report(tmp_path).stdout
+    row = next(line for line in out.splitlines() if line.startswith("| circular |"))
+    assert re.fullmatch(r"\| circular \| unsupported; 6 skipped \| native; \d+ passed \|", row), row
+    assert "| CircularUnsupported | circular | unsupported: no wrap mode in this framework |" in out
+    assert (ROOT / "spec" / "general.py").is_file()
