@@ -39,7 +39,7 @@ DEVICES = ("cpu", "gpu")
 PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
-         "learn_kernel", "conv_general", "conv_general_vjp")
+         "learn_kernel", "conv_general", "conv_general_vjp", "pool2d")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -99,6 +99,17 @@ def general_geometry(x_shape, k_shape, *, stride, dilation, padding, padding_mod
     try:
         return general.check(tuple(x_shape), tuple(k_shape), stride=tuple(stride), dilation=tuple(dilation),
                              padding=padding, padding_mode=padding_mode, groups=groups)
+    except general.ConvError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def pool_geometry(x_shape, **params):
+    """``(pads, output shape)`` of a pooling (:meth:`Backend.pool2d`), or ``ValueError`` naming the
+    rule its parameters break (``spec.general.pool_check``)."""
+    from spec import general
+
+    try:
+        return general.pool_check(tuple(x_shape), **params)
     except general.ConvError as exc:
         raise ValueError(str(exc)) from None
 
@@ -318,6 +329,17 @@ class Backend:
     def conv_general_vjp(self, X: Any, K: Any, dY: Any, **params: Any) -> tuple[Any, Any]:
         """``(dX, dK)``: the gradients of ``sum(conv_general(X, K, **params) * dY)`` through the
         framework's autograd (the same parameters as :meth:`conv_general`)."""
+        raise NotImplementedError
+
+    def pool2d(self, X: Any, *, kind: str, window: tuple[int, int], stride: tuple[int, int],
+               padding: str | tuple[tuple[int, int], tuple[int, int]], ceil_mode: bool,
+               count_include_pad: bool) -> Any:
+        """The framework's 2-D pooling (d2l 7.5), as ``spec.general.pool_check`` defines it: ``kind``
+        ``"max"`` or ``"avg"`` over ``window`` with ``stride``, on ``(N, C, H, W)``; ``padding``
+        ``"valid"``, ``"same"`` or ``((top, bottom), (left, right))``; ``ceil_mode`` for ceil output
+        sizes (the last window starting inside the input or the leading pad); an average divides by
+        the window's size within the padded input (``count_include_pad``) or by its input cells.
+        Invalid parameters raise: call ``backends.base.pool_geometry`` first."""
         raise NotImplementedError
 
     def learn_kernel(

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
 
 
 class JaxBackend(Backend):
@@ -41,6 +41,14 @@ class JaxBackend(Backend):
         "replicate": "emulated: jnp.pad(mode='edge'), then 'VALID'",
         "symmetric": "emulated: jnp.pad(mode='symmetric'), then 'VALID'",
         "circular": "emulated: jnp.pad(mode='wrap'), then 'VALID'", "gradient": "native: jax.vjp",
+        "pool_max": "native: lax.reduce_window(lax.max, -inf)",
+        "pool_avg": "native: lax.reduce_window(lax.add) sums, divided by the cells counted (a reduce_window of a "
+                    "mask)",
+        "pool_padding": "native: padding pairs", "pool_asymmetric": "native: padding pairs",
+        "pool_same": "native: padding='SAME' pads (lax.padtype_to_pads)",
+        "pool_include_pad": "emulated: the mask counts the padded cells",
+        "pool_exclude_pad": "emulated: the mask counts the input cells",
+        "pool_ceil": "emulated: extra high padding past the padded extent, never picked nor counted",
     }
     #: jnp.pad's modes for the spec's non-zero padding modes.
     PAD_MODES = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric", "circular": "wrap"}
@@ -213,6 +221,26 @@ class JaxBackend(Backend):
     def conv_general_vjp(self, X, K, dY, **params):
         _, pullback = self.lib.vjp(lambda x, k: self.conv_general(x, k, **params), X, K)
         return pullback(dY)
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        jax = self.lib
+        lax, jnp = jax.lax, jax.numpy
+        pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        if padding == "same":  # lax's own reading of 'SAME', checked against the spec's pads
+            pads = tuple(lax.padtype_to_pads(X.shape[2:], window, stride, "SAME"))
+        (h, w), (kh, kw), (sh, sw), (ho, wo) = X.shape[2:], window, stride, shape[2:]
+        over = [max((o - 1) * s + k - (n + lo + hi), 0) for o, s, k, n, (lo, hi)
+                in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+        full = ((0, 0), (0, 0), (pads[0][0], pads[0][1] + over[0]), (pads[1][0], pads[1][1] + over[1]))
+        dims, steps = (1, 1, kh, kw), (1, 1, sh, sw)
+        if kind == "max":
+            return lax.reduce_window(X, -jnp.inf, lax.max, dims, steps, full)
+        sums = lax.reduce_window(X, 0.0, lax.add, dims, steps, full)
+        inside = jnp.pad(jnp.ones((1, 1, h, w), X.dtype), ((0, 0), (0, 0), *pads),
+                         constant_values=1 if count_include_pad else 0)
+        counts = lax.reduce_window(inside, 0.0, lax.add, dims, steps, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
+        return sums / counts
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         grad, corr = self.lib.grad, self.conv2d

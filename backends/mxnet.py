@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, pool_geometry
 
 
 class MxnetBackend(Backend):
@@ -46,6 +46,14 @@ class MxnetBackend(Backend):
         "symmetric": "native: mxnet.np.pad(mode='symmetric'); for the gradient emulated by slices",
         "circular": "emulated: mxnet.np.concatenate of wrapped slices (no wrap mode)",
         "gradient": "native: autograd.record and backward(dY)",
+        "pool_max": "native: npx.pooling(pool_type='max')", "pool_avg": "native: npx.pooling(pool_type='avg')",
+        "pool_padding": "native: pad=(ph, pw)",
+        "pool_asymmetric": "emulated: mxnet.np.pad (-inf for the maximum), then pad=(0, 0); an average as "
+                           "pool_type='sum' over the cells counted",
+        "pool_same": "emulated: mxnet.np.pad with TensorFlow's pads (pooling_convention='same' pools 1-D max only)",
+        "pool_include_pad": "native: count_include_pad=True", "pool_exclude_pad": "native: count_include_pad=False",
+        "pool_ceil": "native: pooling_convention='full', where its size agrees; emulated by padding where 'full' (a "
+                     "plain ceil) keeps a last window that starts past the input and the leading pad",
     }
     #: mxnet.np.pad's modes for the spec's padding modes (it has no wrap).
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
@@ -183,6 +191,47 @@ class MxnetBackend(Backend):
             X = mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r)), mode=self.PAD_MODES[padding_mode])
         return npx.convolution(X, K, kernel=K.shape[2:], stride=tuple(stride), dilate=tuple(dilation), pad=native,
                                num_filter=K.shape[0], num_group=groups, no_bias=True)
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        mnp, npx = self.lib.np, self.lib.npx
+        pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        (t, b), (le, r) = pads
+        args = {"kernel": tuple(window), "stride": tuple(stride)}
+        convention = "full" if ceil_mode else "valid"
+        # 'full' is a plain ceil: it keeps a last window that starts past the input and the leading pad,
+        # which the spec (torch's rule) drops.  Where the two sizes differ, the overhang is padded instead.
+        (h, w), (kh, kw), (sh, sw), (ho, wo) = X.shape[2:], window, stride, shape[2:]
+        plain = [-(-(n + lo + hi - k) // s_) + 1 for n, (lo, hi), k, s_ in zip((h, w), pads, (kh, kw), (sh, sw),
+                                                                            strict=True)]
+        if ceil_mode and plain != [ho, wo]:
+            over = [max((o - 1) * s_ + k - (n + lo + hi), 0) for o, s_, k, n, (lo, hi)
+                    in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+            b, r, convention = b + over[0], r + over[1], "valid"
+            if kind == "avg":  # the overhang is outside the padded extent: never counted
+                return self._sums_over_counts(X, (t, b), (le, r), over, count_include_pad, args)
+        # MXNet's 'same' convention pools 1-D max only ("Currently 'same' supports Max Pooling 1-D"): the
+        # spec's pads instead, below.
+        if t == b and le == r and padding != "same":
+            return npx.pooling(X, pool_type=kind, pad=(t, le), pooling_convention=convention,
+                               count_include_pad=count_include_pad, **args)
+        if kind == "max":
+            Xp = mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r)), mode="constant", constant_values=-np.inf)
+            return npx.pooling(Xp, pool_type="max", pooling_convention=convention, **args)
+        return self._sums_over_counts(X, (t, b), (le, r), (0, 0), count_include_pad, {**args, "pooling_convention":
+                                                                                          convention})
+
+    def _sums_over_counts(self, X, rows, cols, over, count_include_pad, args):
+        """An average as pool_type='sum' window sums over zero padding, divided by the cells counted: the
+        padded ones (``count_include_pad``) or the input's, never the ``over`` cells past the padded extent."""
+        mnp, npx = self.lib.np, self.lib.npx
+        (t, b), (le, r) = rows, cols
+        sums = npx.pooling(mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r))), pool_type="sum", **args)
+        inside = mnp.pad(mnp.ones((1, 1, *X.shape[2:]), dtype=X.dtype, ctx=X.ctx),
+                         ((0, 0), (0, 0), (t, b - over[0]), (le, r - over[1])), mode="constant",
+                         constant_values=1 if count_include_pad else 0)
+        inside = mnp.pad(inside, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
+        return sums / npx.pooling(inside, pool_type="sum", **args)
 
     def conv_general_vjp(self, X, K, dY, **params):
         autograd = self.lib.autograd

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, general_geometry, output_shape
+from backends.base import VERBS, Backend, Trajectory, general_geometry, output_shape, pool_geometry
 
 
 class NumpyBackend(Backend):
@@ -120,6 +120,11 @@ class NumpyBackend(Backend):
         "replicate": "native: np.pad(mode='edge')", "symmetric": "native: np.pad(mode='symmetric')",
         "circular": "native: np.pad(mode='wrap')",
         "gradient": "emulated: the backward pass by hand (NumPy has no autograd), through np.pad's index map",
+        "pool_max": "native: sliding_window_view(...).max over -inf padding",
+        "pool_avg": "native: window sums over zero padding, divided by the counted cells",
+        "pool_padding": "native: np.pad", "pool_asymmetric": "native: np.pad", "pool_same": "emulated: np.pad with "
+        "TensorFlow's pads", "pool_include_pad": "native: a mask of the padded extent",
+        "pool_exclude_pad": "native: a mask of the input", "pool_ceil": "native: overhanging cells, never counted",
     }
     #: np.pad's modes for the spec's padding modes.
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
@@ -167,6 +172,22 @@ class NumpyBackend(Backend):
                         dX[:, c0:c0 + cg, cells[a, e]] += dY[:, o, i, j][:, None] * K[o, :, a, e][None, :]
                         dK[o, :, a, e] += (g[:, :, 0, 0] * Xflat[:, c0:c0 + cg, cells[a, e]]).sum(axis=0)
         return dX.reshape(X.shape), dK
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        ((t, b), (le, r)), (h, w), (kh, kw), (sh, sw), (ho, wo) = pads, X.shape[2:], window, stride, shape[2:]
+        # Cells past the padded extent, where a ceil-mode window overhangs: never picked, never counted.
+        eh, ew = max((ho - 1) * sh + kh - (h + t + b), 0), max((wo - 1) * sw + kw - (w + le + r), 0)
+        fill = -np.inf if kind == "max" else 0
+        Xp = np.pad(X, ((0, 0), (0, 0), (t, b + eh), (le, r + ew)), constant_values=fill)
+        windows = np.lib.stride_tricks.sliding_window_view(Xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :ho, :wo]
+        if kind == "max":
+            return windows.max(axis=(-2, -1))
+        inside = np.pad(np.ones((h, w)), ((t, b), (le, r)), constant_values=1 if count_include_pad else 0)
+        counts = np.lib.stride_tricks.sliding_window_view(np.pad(inside, ((0, eh), (0, ew))), (kh, kw))
+        counts = counts[::sh, ::sw][:ho, :wo].sum(axis=(-2, -1))
+        return (windows.sum(axis=(-2, -1)) / counts).astype(X.dtype)
 
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         if initial is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
 
 _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -47,6 +47,17 @@ class TensorflowBackend(Backend):
         "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
         "circular": "emulated: tf.concat of wrapped slices (TF has no wrap mode)",
         "gradient": "native: tf.GradientTape",
+        "pool_max": "native: tf.nn.max_pool2d", "pool_avg": "native: tf.nn.avg_pool2d",
+        "pool_same": "native: padding='SAME' (an average over the input cells)",
+        "pool_exclude_pad": "native for 'same'; else emulated: window sums (a depthwise convolution with a ones "
+                            "filter over tf.pad) divided by the input cells",
+        "pool_include_pad": "emulated: window sums divided by the padded window's cells (tf.nn.avg_pool2d never "
+                            "counts padding)",
+        "pool_padding": "emulated: tf.pad (-inf for the maximum; tf.nn.max_pool2d's explicit paddings need them "
+                        "symmetric), then 'VALID'",
+        "pool_asymmetric": "emulated: tf.pad, then 'VALID'",
+        "pool_ceil": "emulated: tf.pad past the padded extent (TF pooling has no ceil mode), never picked nor "
+                     "counted",
     }
 
     def gpu_unavailable_reason(self) -> str | None:
@@ -245,6 +256,34 @@ class TensorflowBackend(Backend):
             return tf.concat([tf.repeat(x[:, :, :1], le, axis=2), x, tf.repeat(x[:, :, W - 1:], r, axis=2)], axis=2)
         x = tf.concat([x[:, H - t:], x, x[:, :b]], axis=1)  # circular
         return tf.concat([x[:, :, W - le:], x, x[:, :, :r]], axis=2)
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        tf = self.lib
+        pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                    ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        (h, w), (kh, kw), (sh, sw), (ho, wo) = X.shape[2:], window, stride, shape[2:]
+        with tf.device(X.device):
+            x = tf.transpose(X, (0, 2, 3, 1))
+            args = {"ksize": (kh, kw), "strides": (sh, sw)}
+            native = padding == "valid" and not ceil_mode or (
+                padding == "same" and not ceil_mode and (kind == "max" or not count_include_pad))
+            if native:
+                pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
+                return tf.transpose(pool(x, padding=padding.upper(), **args), (0, 3, 1, 2))
+            over = [max((o - 1) * s + k - (n + lo + hi), 0) for o, s, k, n, (lo, hi)
+                    in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+            full = [[0, 0], [pads[0][0], pads[0][1] + over[0]], [pads[1][0], pads[1][1] + over[1]], [0, 0]]
+            if kind == "max":
+                y = tf.nn.max_pool2d(tf.pad(x, full, constant_values=float("-inf")), padding="VALID", **args)
+                return tf.transpose(y, (0, 3, 1, 2))
+            channels = x.shape[3]
+            ones = tf.ones((kh, kw, channels, 1), dtype=x.dtype)
+            sums = tf.nn.depthwise_conv2d(tf.pad(x, full), ones, strides=(1, sh, sw, 1), padding="VALID")
+            inside = tf.pad(tf.ones((1, h, w, 1), x.dtype), [[0, 0], *pads, [0, 0]],
+                            constant_values=1 if count_include_pad else 0)
+            inside = tf.pad(inside, [[0, 0], [0, over[0]], [0, over[1]], [0, 0]])
+            counts = tf.nn.conv2d(inside, tf.ones((kh, kw, 1, 1), x.dtype), strides=(1, sh, sw, 1), padding="VALID")
+            return tf.transpose(sums / counts, (0, 3, 1, 2))
 
     def conv_general_vjp(self, X, K, dY, **params):
         tf = self.lib

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
 
 
 class TorchBackend(Backend):
@@ -43,6 +43,13 @@ class TorchBackend(Backend):
         "reflect": "native: F.pad(mode='reflect')", "replicate": "native: F.pad(mode='replicate')",
         "symmetric": "emulated: torch.cat of flipped edge slices (torch has no symmetric mode)",
         "circular": "native: F.pad(mode='circular')", "gradient": "native: torch.autograd.grad",
+        "pool_max": "native: F.max_pool2d", "pool_avg": "native: F.avg_pool2d",
+        "pool_padding": "native: padding=(ph, pw)",
+        "pool_asymmetric": "emulated: F.pad (-inf for the maximum), then padding=0; an average as window sums "
+                           "(divisor_override=1) over counted cells",
+        "pool_same": "emulated: F.pad with TensorFlow's pads (torch pooling has no 'same')",
+        "pool_include_pad": "native: count_include_pad=True", "pool_exclude_pad": "native: count_include_pad=False",
+        "pool_ceil": "native: ceil_mode=True",
     }
 
     def gpu_unavailable_reason(self) -> str | None:
@@ -238,6 +245,24 @@ class TorchBackend(Backend):
         Y = self.conv_general(x, k, **params)
         dX, dK = self.lib.autograd.grad(Y, (x, k), grad_outputs=dY)
         return dX, dK
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        F = self.lib.nn.functional
+        pads, _ = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        (t, b), (le, r) = pads
+        args = {"kernel_size": tuple(window), "stride": tuple(stride), "ceil_mode": ceil_mode}
+        if t == b and le == r and padding != "same":
+            if kind == "max":
+                return F.max_pool2d(X, padding=(t, le), **args)
+            return F.avg_pool2d(X, padding=(t, le), count_include_pad=count_include_pad, **args)
+        if kind == "max":
+            return F.max_pool2d(F.pad(X, (le, r, t, b), value=float("-inf")), **args)
+        # An average over asymmetric pads: the window sums over zero padding, divided by the cells counted.
+        sums = F.avg_pool2d(F.pad(X, (le, r, t, b)), divisor_override=1, **args)
+        inside = self.lib.ones((1, 1, *X.shape[2:]), dtype=X.dtype, device=X.device)
+        inside = F.pad(inside, (le, r, t, b), value=1.0 if count_include_pad else 0.0)
+        return sums / F.avg_pool2d(inside, divisor_override=1, **args)
 
     def _layer(self, kernel_size, *, dtype, device, corr: Any = None) -> Any:
         """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``; its

@@ -145,6 +145,20 @@ def _check_shapes(case: Case) -> None:
     if case.kind in ("general", "general_error"):
         _check_general(case)
         return
+    if case.kind in ("pool", "pool_error"):
+        X = _tensor(case, "inputs", "X")
+        try:
+            _, shape = general.pool_check(X.shape, **general.pool_params_of(case.data["params"]))
+        except general.ConvError as exc:
+            if case.kind == "pool_error":
+                return
+            raise SpecError(f"{case}: invalid parameters: {exc}") from None
+        if case.kind == "pool_error":
+            raise SpecError(f"{case}: expects an error, but the parameters are valid (output {shape})")
+        if _tensor(case, "expected").shape != tuple(shape):
+            raise SpecError(f"{case}: expected has shape {_tensor(case, 'expected').shape}, but the definition "
+                            f"gives {tuple(shape)}")
+        return
     if case.kind not in ("correlation", "error"):
         for name in case.data.get("inputs", {}):
             _rectangular(case, "inputs", name)
@@ -339,6 +353,27 @@ def _general_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralEx
         None if dY is None else numerics.container(dY, dtype), params, expected, tolerance)
 
 
+@functools.cache
+def _pool_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralExpectation:
+    case = find(case_id)
+    params = general.pool_params_of(case.data["params"])
+    X = case.input("X")
+    Xr = numerics.round_to(X, dtype)
+    expected = case.array("expected") if np.array_equal(Xr, X) else general.pool(Xr, **params)
+    if params["kind"] == "max":  # the maximum is one of the inputs: no arithmetic, no rounding
+        tolerance = np.zeros_like(expected)
+    else:  # a sum of at most kh*kw terms, one division, one final rounding (spec/build.py: POOL_AVERAGE)
+        (kh, kw) = params["window"]
+        magnitude = general.pool(np.abs(Xr), **params)
+        tolerance = case.data["tolerance"].get("c", 1) * numerics.gamma(kh * kw + 2, arithmetic) * magnitude
+    return GeneralExpectation(numerics.container(X, dtype), None, None, params, {"y": expected}, {"y": tolerance})
+
+
+def pool_expectation(case: Case, dtype: str, arithmetic: str | None = None) -> GeneralExpectation:
+    """Input, expected output and tolerance of a pooling case in ``dtype``."""
+    return _pool_expectation(case.id, dtype, arithmetic or dtype)
+
+
 def general_expectation(case: Case, dtype: str, arithmetic: str | None = None) -> GeneralExpectation:
     """Inputs, expected values and tolerances of a general-convolution case in ``dtype``."""
     return _general_expectation(case.id, dtype, arithmetic or dtype)
@@ -360,5 +395,6 @@ def fingerprint() -> str:
 __all__ = [
     "SUITE_VERSION", "fingerprint", "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
     "all_cases", "by_op", "cases", "expectation", "find", "general", "general_expectation", "learning", "load",
+    "pool_expectation",
     "load_file", "numerics", "oracle",
 ]

@@ -250,7 +250,8 @@ def exercises():
 
 # -- beyond 7.2: the general convolution (7.3 padding and stride, 7.4 channels; groups, dilation) ----
 
-CONVENTIONS_CHAPTER = "d2l.ai 7.3 Padding and Stride, 7.4 Multiple Input and Multiple Output Channels"
+CONVENTIONS_CHAPTER = ("d2l.ai 7.3 Padding and Stride, 7.4 Multiple Input and Multiple Output Channels, "
+                       "7.5 Pooling")
 RESEARCH = "research conv-conventions.md"
 
 
@@ -382,7 +383,80 @@ def conventions():
         general_error("dilated_kernel_exceeds_input", "7.3", "a 3x3 kernel dilated by 2 (5 wide) on a 4x4 input",
                       ["dilation"], X4, K3, dilation=[2, 2]),
     ]
-    return "7.3-7.4", "Padding, stride, dilation, channels and groups", cases
+    return "7.3-7.5", "Padding, stride, dilation, channels, groups and pooling", cases + pooling()
+
+
+def pool(case_id, source, description, conventions, X, **params) -> dict:
+    X = _t4(X)
+    kw = spec_general.pool_params_of(params)
+    case = {"id": case_id, "kind": "pool", "source": source, "description": description,
+            "conventions": list(conventions), "inputs": {"X": X.tolist()}, "params": params,
+            "expected": spec_general.pool(X, **kw).tolist()}
+    case["tolerance"] = EXACT if params["kind"] == "max" else POOL_AVERAGE
+    return case
+
+
+def pool_error(case_id, source, description, conventions, X, **params) -> dict:
+    X = _t4(X)
+    try:
+        spec_general.pool_check(X.shape, **spec_general.pool_params_of(params))
+    except spec_general.ConvError as exc:
+        why = str(exc)
+    else:
+        raise AssertionError(f"{case_id}: the oracle accepts these parameters")
+    return {"id": case_id, "kind": "pool_error", "source": source, "description": description,
+            "conventions": list(conventions), "inputs": {"X": X.tolist()}, "params": params, "error": why}
+
+
+POOL_AVERAGE = {"rule": "error_bound", "c": 1,
+                "why": "an average: a sum of k terms (Higham's gamma bound) and one division, each rounding once "
+                       "(gamma_{k+2} of the mean of |X|); exact where the dtype holds every partial sum and the "
+                       "quotient"}
+
+
+def pooling():
+    X3 = THREE_BY_THREE
+    X4 = np.arange(16.0).reshape(4, 4)
+    X41 = np.arange(1.0, 17.0).reshape(4, 4)
+    X5 = np.arange(1.0, 26.0).reshape(5, 5)
+    return [
+        pool("pool_max_fig_7_5_1", "7.5.1", "Fig. 7.5.1: 2x2 maximum pooling, stride 1", ["pool_max"], X3,
+             kind="max", window=[2, 2], stride=[1, 1]),
+        pool("pool_avg_7_5_1", "7.5.1", "2x2 average pooling, stride 1", ["pool_avg"], X3, kind="avg",
+             window=[2, 2], stride=[1, 1]),
+        pool("pool_max_default_stride", "7.5.2", "3x3 window, stride = window (the frameworks' default)",
+             ["pool_max"], X4, kind="max", window=[3, 3], stride=[3, 3]),
+        pool("pool_max_pad1_stride2", "7.5.2", "3x3 window, padding 1, stride 2", ["pool_max", "pool_padding"],
+             X4, kind="max", window=[3, 3], stride=[2, 2], padding=[[1, 1], [1, 1]]),
+        pool("pool_max_rectangular", "7.5.2", "2x3 window, padding (0, 1), stride (2, 3)",
+             ["pool_max", "pool_padding"], X4, kind="max", window=[2, 3], stride=[2, 3], padding=[[0, 0], [1, 1]]),
+        pool("pool_max_channels", "7.5.3", "two channels (X, X + 1) pooled separately, batch 2",
+             ["pool_max", "pool_padding"], np.stack([np.stack([X4, X4 + 1]), np.stack([X4 + 2, X4 - 3])]),
+             kind="max", window=[3, 3], stride=[2, 2], padding=[[1, 1], [1, 1]]),
+        pool("pool_avg_include_pad", "7.5.2", "3x3 average, padding 1, stride 2, the padded cells counted "
+             "(torch's default)", ["pool_avg", "pool_padding", "pool_include_pad"], X41, kind="avg",
+             window=[3, 3], stride=[2, 2], padding=[[1, 1], [1, 1]], count_include_pad=True),
+        pool("pool_avg_exclude_pad", "7.5.2", "the same over the input cells only", ["pool_avg", "pool_padding",
+             "pool_exclude_pad"], X41, kind="avg", window=[3, 3], stride=[2, 2], padding=[[1, 1], [1, 1]],
+             count_include_pad=False),
+        pool("pool_max_asymmetric", "7.5.2", "padding top 0, bottom 1, left 1, right 0", ["pool_max",
+             "pool_asymmetric"], X41, kind="max", window=[2, 2], stride=[2, 2], padding=[[0, 1], [1, 0]]),
+        pool("pool_max_ceil", "7.5.2", "5x5, 2x2 window, stride 2: ceil gives 3x3, floor 2x2",
+             ["pool_max", "pool_ceil"], X5, kind="max", window=[2, 2], stride=[2, 2], ceil_mode=True),
+        pool("pool_avg_ceil", "7.5.2", "the same average: the last windows hold 2 and 1 cells",
+             ["pool_avg", "pool_ceil"], X5, kind="avg", window=[2, 2], stride=[2, 2], ceil_mode=True),
+        pool("pool_max_ceil_last_window", "7.5.2", "4x4, 2x2 window, stride 3, padding 1, ceil: a third window "
+             "would start past the input and the leading pad, so there are two", ["pool_max", "pool_ceil",
+             "pool_padding"], X41, kind="max", window=[2, 2], stride=[3, 3], padding=[[1, 1], [1, 1]],
+             ceil_mode=True),
+        pool("pool_max_same", "7.5.2", "'same' maximum pooling, 3x3 window, stride 2 on 4x4: pads (0, 1)",
+             ["pool_max", "pool_same"], X41, kind="max", window=[3, 3], stride=[2, 2], padding="same"),
+        pool("pool_avg_same", "7.5.2", "'same' average pooling, 2x2 window, stride 1, over the input cells "
+             "(TensorFlow's 'SAME')", ["pool_avg", "pool_same", "pool_exclude_pad"], X41, kind="avg",
+             window=[2, 2], stride=[1, 1], padding="same", count_include_pad=False),
+        pool_error("pool_window_exceeds_input", "7.5", "a 3x3 window on a 2x2 input, no padding", ["pool_max"],
+                   [[1.0, 2.0], [3.0, 4.0]], kind="max", window=[3, 3], stride=[1, 1]),
+    ]
 
 
 SECTIONS = {

@@ -216,3 +216,88 @@ def params_of(data: dict) -> dict:
         "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
         "padding_mode": p.get("padding_mode", "zeros"), "groups": int(p.get("groups", 1)),
     }
+
+
+# -- pooling (d2l 7.5) ----------------------------------------------------------
+
+POOL_KINDS = ("max", "avg")
+
+POOL_CONVENTIONS = {
+    "pool_max": "maximum pooling (padding never chosen)",
+    "pool_avg": "average pooling",
+    "pool_padding": "symmetric explicit padding",
+    "pool_asymmetric": "asymmetric explicit padding",
+    "pool_same": "'same' pooling (TensorFlow's rule: out = ceil(n / s), the extra pixel at the end)",
+    "pool_include_pad": "an average that counts the padded cells (torch count_include_pad=True)",
+    "pool_exclude_pad": "an average over the input cells only (torch count_include_pad=False, TF 'SAME')",
+    "pool_ceil": "ceil output sizes (torch ceil_mode, MXNet pooling_convention='full')",
+}
+CONVENTIONS.update(POOL_CONVENTIONS)
+
+
+def pool_check(x_shape, *, kind, window, stride, padding, ceil_mode, count_include_pad) -> tuple:
+    """The pads and output shape of a pooling, or :class:`ConvError`.
+
+    Per axis, with pads ``(lo, hi)`` (as for the convolution; 'same' by TensorFlow's rule), ``span =
+    n + lo + hi - k``: ``out = floor(span / s) + 1``, or with ``ceil_mode`` ``ceil(span / s) + 1``, less
+    one if the last window would start at or past ``n + lo`` (past the input and the leading pad:
+    torch's and Caffe's rule, so that no window lies wholly outside).  A window covers padded cells
+    ``[i s, i s + k)`` clipped to the padded extent ``[0, n + lo + hi)``.  Max pooling never picks a
+    padded cell; an average divides the sum over input cells by the clipped window's size
+    (``count_include_pad``) or by its number of input cells.  A window larger than the padded input,
+    a window with no input cell, a negative pad or a stride below 1 are errors.
+    """
+    if len(x_shape) != 4:
+        raise ConvError(f"X must be (N, C, H, W): {x_shape}")
+    if kind not in POOL_KINDS:
+        raise ConvError(f"unknown pooling {kind!r}")
+    if min(*stride, *window) < 1:
+        raise ConvError(f"window {tuple(window)} and stride {tuple(stride)} must be at least 1")
+    p = pads(padding, x_shape[2:], window, stride, (1, 1))
+    out = []
+    for (lo, hi), n, k, s in zip(p, x_shape[2:], window, stride, strict=True):
+        if lo < 0 or hi < 0:
+            raise ConvError(f"negative padding {(lo, hi)}")
+        span = n + lo + hi - k
+        if span < 0:
+            raise ConvError(f"the {k}-wide window is larger than the padded input ({n + lo + hi})")
+        size = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (size - 1) * s >= n + lo:
+            size -= 1
+        for i in range(size):
+            if min(i * s + k, n + lo) <= max(i * s, lo):
+                raise ConvError(f"pooling window {i} ({i * s - lo}..{i * s + k - lo - 1}) holds no input cell")
+        out.append(size)
+    return p, (*x_shape[:2], *out)
+
+
+def pool(X, *, kind, window, stride, padding="valid", ceil_mode=False, count_include_pad=True):
+    """Exact pooling, rounded once to float64."""
+    X = np.asarray(X, dtype=np.float64)
+    p, shape = pool_check(X.shape, kind=kind, window=window, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                          count_include_pad=count_include_pad)
+    ((t, b), (le, r)), (h, w) = p, X.shape[2:]
+    (kh, kw), (sh, sw) = window, stride
+    Xf = _exact(X)
+    Y = np.empty(shape, dtype=object)
+    for i in range(shape[2]):
+        r0, r1 = i * sh, min(i * sh + kh, h + t + b)
+        rows = range(max(r0, t) - t, min(r1, t + h) - t)
+        for j in range(shape[3]):
+            c0, c1 = j * sw, min(j * sw + kw, w + le + r)
+            cols = range(max(c0, le) - le, min(c1, le + w) - le)
+            cells = Xf[:, :, rows.start:rows.stop, cols.start:cols.stop]
+            if kind == "max":
+                Y[:, :, i, j] = cells.max(axis=(2, 3))
+            else:
+                count = (r1 - r0) * (c1 - c0) if count_include_pad else len(rows) * len(cols)
+                Y[:, :, i, j] = cells.sum(axis=(2, 3)) / count
+    return Y.astype(np.float64)
+
+
+def pool_params_of(data: dict) -> dict:
+    padding = data.get("padding", "valid")
+    return {"kind": data["kind"], "window": tuple(data["window"]), "stride": tuple(data.get("stride", data["window"])),
+            "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
+            "ceil_mode": bool(data.get("ceil_mode", False)),
+            "count_include_pad": bool(data.get("count_include_pad", True))}

@@ -34,6 +34,8 @@ PER_CASE = (
     ("test_receptive_field", "receptive_field", None),
     ("test_conv_general", "conventions", "general"),
     ("test_conv_general_error", "conventions", "general_error"),
+    ("test_pool2d", "conventions", "pool"),
+    ("test_pool2d_error", "conventions", "pool_error"),
 )
 #: Tests that run each general-convolution case with a cotangent once.
 GRADIENT = ("test_conv_general_vjp", "conventions")

@@ -327,7 +327,9 @@ def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **
     except Exception as exc:
         if expect_error or FULL_TRACEBACKS:
             raise
-        first = (str(exc).strip().splitlines() or [""])[0][:500]
+        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
+        # MXNet's errors start with its own traceback: the last line says what went wrong.
+        first = (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:500]
         pytest.fail(f"{bk.label}.{verb} raised {type(exc).__name__}: {first} (the framework's traceback: run the "
                     "reproduce line with -v)", pytrace=False)
     if not declared:  # it returned: if the test then passes, the verdict reports an unexpected pass
@@ -529,3 +531,88 @@ def check_general_error(target, case: spec.Case) -> None:
                 f"an error ({case.data['error']}), but the adapter returned an array of shape {shape}. Frameworks "
                 "differ in what they refuse (an empty array, periodic reflection, a silently accepted negative "
                 "pad): call backends.base.general_geometry first, which raises ValueError", pytrace=False)
+
+
+def pool_hypotheses(X, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
+    """Pooling's usual mistakes: the padded cells counted or not, floor for ceil or ceil without the
+    last-window rule, 'same' by k//2, max for average."""
+    from spec import general
+
+    alts = []
+    if params["kind"] == "avg":
+        alts.append(("the padded cells counted in the average (count_include_pad=True where False is meant)"
+                     if not params["count_include_pad"] else
+                     "the padded cells left out of the average (count_include_pad=False where True is meant)",
+                     {"count_include_pad": not params["count_include_pad"]}))
+        alts.append(("maximum pooling where the average is meant", {"kind": "max"}))
+    else:
+        alts.append(("average pooling where the maximum is meant", {"kind": "avg"}))
+    alts.append(("floor output sizes where ceil is meant" if params["ceil_mode"] else
+                 "ceil output sizes where floor is meant", {"ceil_mode": not params["ceil_mode"]}))
+    if params["padding"] == "same":
+        kh, kw = params["window"]
+        alts.append(("k//2 padding at both ends where 'same' is meant", {"padding": ((kh // 2, kh // 2),
+                                                                                      (kw // 2, kw // 2))}))
+    found = {}
+    for name, change in alts:
+        try:
+            found[name] = general.pool(X, **{**params, **change})
+        except general.ConvError:
+            continue
+    if params["ceil_mode"]:  # a plain ceil keeps a window wholly in the padding: its shape alone (no values)
+        pads = general.pads(params["padding"], X.shape[2:], params["window"], params["stride"], (1, 1))
+        plain = tuple(-(-(n + lo + hi - k) // s) + 1 for n, (lo, hi), k, s in
+                      zip(X.shape[2:], pads, params["window"], params["stride"], strict=True))
+        if plain != expected.shape[2:]:
+            found["a plain ceil, which keeps a last window that starts past the input and the leading pad "
+                  "(MXNet's pooling_convention='full'; torch drops it)"] = np.zeros((*expected.shape[:2], *plain))
+    return {n: a for n, a in found.items() if not (a.shape == expected.shape and np.array_equal(a, expected))}
+
+
+def check_pool(target, case: spec.Case) -> None:
+    """``pool2d`` on a case: device, dtype, shape and values, with the mistakes that fit named; a
+    convention the adapter declares unsupported may raise (a skip that says so)."""
+    __tracebackhide__ = True
+    exp = spec.pool_expectation(case, target.dtype, target.arithmetic)
+    bk = target.backend
+    gaps = unsupported(bk, case)
+    X = target.asarray(exp.X)
+    what = f"pool2d on {case.id} ({target.id})"
+    try:
+        actual = call(bk, "pool2d", X, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
+    except Exception as exc:
+        if not gaps:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.pool2d raised "
+             f"{type(exc).__name__}: {first}")
+    Xv = exp.X.astype(np.float64)
+    expected = exp.expected["y"]
+    hyp = pool_hypotheses(Xv, exp.params, expected)
+    got = read_result(target, actual, what=what)
+    if got.shape != expected.shape:
+        named = [name for name, alt in hyp.items() if alt.shape == got.shape]
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X "
+                    f"{_fmt(Xv.shape)} and {exp.params}{fits(named)}", pytrace=False)
+    note(**{"output:pool2d": got})
+    assert_conforms(target, actual, expected, tolerance=exp.tolerance["y"], what=what, hypotheses=hyp)
+    if gaps:
+        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
+                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+
+
+def check_pool_error(target, case: spec.Case) -> None:
+    __tracebackhide__ = True
+    params = spec.general.pool_params_of(case.data["params"])
+    X = case.input("X")
+    try:
+        result = call(target.backend, "pool2d", target.asarray(X), **params, expect_error=True)
+    except Exception:
+        return
+    try:
+        shape = _fmt(np.shape(target.backend.to_numpy(result)))
+    except Exception:
+        shape = "(unreadable)"
+    pytest.fail(f"pool2d on {case.id}: X {_fmt(X.shape)}, {params}: the spec says this is an error "
+                f"({case.data['error']}), but the adapter returned an array of shape {shape}: call "
+                "backends.base.pool_geometry first, which raises ValueError", pytrace=False)

@@ -686,3 +686,68 @@ class LastKernelRowGradient(NumpyBackend):
         dK = dK.copy()
         dK[:, :, -1, :] = dK[:, :, 0, :]
         return dX, dK
+
+
+# -- pooling (d2l 7.5) -----------------------------------------------------------
+
+
+class _BrokenPool(NumpyBackend):
+    def change(self, params: dict) -> dict:
+        return params
+
+    def pool2d(self, X, **params):
+        return super().pool2d(X, **self.change(dict(params)))
+
+
+class AveragesCountPadding(_BrokenPool):
+    """Every average divides by the whole window, padded cells included (count_include_pad ignored)."""
+
+    def change(self, params):
+        params["count_include_pad"] = True
+        return params
+
+
+class PoolFloorForCeil(_BrokenPool):
+    def change(self, params):
+        params["ceil_mode"] = False
+        return params
+
+
+class MaxForAverage(_BrokenPool):
+    def change(self, params):
+        params["kind"] = "max"
+        return params
+
+
+class PoolSameAsHalfWindow(_BrokenPool):
+    def change(self, params):
+        if params["padding"] == "same":
+            kh, kw = params["window"]
+            params["padding"] = ((kh // 2, kh // 2), (kw // 2, kw // 2))
+        return params
+
+
+class PlainCeil(NumpyBackend):
+    """Ceil output sizes without torch's last-window rule (MXNet's 'full'): one more row and column
+    where the rule drops a window (here the last one again)."""
+
+    def pool2d(self, X, **params):
+        Y = super().pool2d(X, **params)
+        if params["ceil_mode"] and params["stride"][0] > params["window"][0]:
+            Y = np.concatenate([Y, Y[:, :, -1:]], axis=2)
+            Y = np.concatenate([Y, Y[:, :, :, -1:]], axis=3)
+        return Y
+
+
+class PoolNoParameterChecks(NumpyBackend):
+    def pool2d(self, X, **params):
+        try:
+            return super().pool2d(X, **params)
+        except ValueError:
+            return np.zeros((*X.shape[:2], 0, 0), dtype=X.dtype)
+
+
+class AverageForMax(_BrokenPool):
+    def change(self, params):
+        params["kind"] = "avg"
+        return params

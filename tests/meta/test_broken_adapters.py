@@ -78,6 +78,14 @@ CATALOGUE = {
     "NoParameterChecks": "the spec says this is an error",
     "GradientsSwapped": "dX and dK swapped",
     "LastKernelRowGradient": "dK of conv_general_vjp on depthwise_strided_backward",
+    # Pooling (d2l 7.5).
+    "AveragesCountPadding": "the padded cells counted in the average (count_include_pad=True where False is meant)",
+    "PoolFloorForCeil": "floor output sizes where ceil is meant",
+    "MaxForAverage": "maximum pooling where the average is meant",
+    "AverageForMax": "average pooling where the maximum is meant",
+    "PoolSameAsHalfWindow": "k//2 padding at both ends where 'same' is meant",
+    "PlainCeil": "a plain ceil, which keeps a last window that starts past the input and the leading pad",
+    "PoolNoParameterChecks": "pool2d on pool_window_exceeds_input: X 1x1x2x2",
 }
 #: Mistakes of the learning loop that the suite tells apart: an adapter that makes one of them must
 #: not be told it made another.
