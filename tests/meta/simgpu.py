@@ -81,6 +81,9 @@ class SimulatedGPU(NumpyBackend):
     def conv_general_vjp(self, X, K, dY, **params):
         return place(super().conv_general_vjp(*(np.asarray(a) for a in (X, K, dY)), **params), self._on(X, K, dY))
 
+    def pool2d(self, X, **params):
+        return place(super().pool2d(np.asarray(X), **params), self._on(X))
+
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         t = super().learn_kernel(np.asarray(X), np.asarray(Y), kernel_size=kernel_size, lr=lr, steps=steps,
                                  initial=None if initial is None else np.asarray(initial), seed=seed)
