@@ -39,7 +39,7 @@ DEVICES = ("cpu", "gpu")
 PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
-         "learn_kernel", "conv_general", "conv_general_vjp", "pool2d")
+         "learn_kernel", "conv_general", "conv_general_vjp", "pool2d", "conv_transpose")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -110,6 +110,17 @@ def pool_geometry(x_shape, **params):
 
     try:
         return general.pool_check(tuple(x_shape), **params)
+    except general.ConvError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def transpose_geometry(x_shape, k_shape, **params):
+    """``(crops, output shape)`` of a transposed convolution (:meth:`Backend.conv_transpose`), or
+    ``ValueError`` naming the rule its parameters break (``spec.general.transpose_check``)."""
+    from spec import general
+
+    try:
+        return general.transpose_check(tuple(x_shape), tuple(k_shape), **params)
     except general.ConvError as exc:
         raise ValueError(str(exc)) from None
 
@@ -340,6 +351,17 @@ class Backend:
         sizes (the last window starting inside the input or the leading pad); an average divides by
         the window's size within the padded input (``count_include_pad``) or by its input cells.
         Invalid parameters raise: call ``backends.base.pool_geometry`` first."""
+        raise NotImplementedError
+
+    def conv_transpose(self, X: Any, K: Any, *, stride: tuple[int, int], dilation: tuple[int, int],
+                       padding: str | tuple[tuple[int, int], tuple[int, int]],
+                       output_padding: tuple[int, int]) -> Any:
+        """The framework's transposed convolution (d2l 14.10), as ``spec.general.transpose_check`` defines it:
+        ``X`` ``(N, C_in, H, W)``, ``K`` ``(C_in, C_out, kh, kw)``; every input cell scatters its
+        kernel-weighted copy (no flip) at ``stride``, taps ``dilation`` apart; ``output_padding`` cells
+        are added at the end; then ``padding`` is cropped: ``((top, bottom), (left, right))`` or
+        ``"same"`` (an ``n * s`` output, ``total // 2`` cropped at the beginning: TensorFlow's 'SAME').
+        Invalid parameters raise: call ``backends.base.transpose_geometry`` first."""
         raise NotImplementedError
 
     def learn_kernel(

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
+from backends.base import (
+    VERBS,
+    Backend,
+    Trajectory,
+    confirm,
+    general_geometry,
+    output_shape,
+    pool_geometry,
+    transpose_geometry,
+)
 
 
 class JaxBackend(Backend):
@@ -49,6 +58,11 @@ class JaxBackend(Backend):
         "pool_include_pad": "emulated: the mask counts the padded cells",
         "pool_exclude_pad": "emulated: the mask counts the input cells",
         "pool_ceil": "emulated: extra high padding past the padded extent, never picked nor counted",
+        "transpose": "native: lax.conv_general_dilated with lhs_dilation=stride and the kernel flipped, IOHW read "
+                     "as OIHW (what lax.conv_transpose does with transpose_kernel=True)",
+        "transpose_stride": "native: lhs_dilation=", "transpose_dilation": "native: rhs_dilation=",
+        "transpose_crop": "native: padding d(k-1) - p, with output_padding at the end",
+        "transpose_same": "native: the same padding pairs, from TensorFlow's crop",
     }
     #: jnp.pad's modes for the spec's non-zero padding modes.
     PAD_MODES = {"reflect": "reflect", "replicate": "edge", "symmetric": "symmetric", "circular": "wrap"}
@@ -241,6 +255,17 @@ class JaxBackend(Backend):
                          constant_values=1 if count_include_pad else 0)
         counts = lax.reduce_window(inside, 0.0, lax.add, dims, steps, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
         return sums / counts
+
+    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+        lax = self.lib.lax
+        crops, _ = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                      output_padding=output_padding)
+        kh, kw = K.shape[2:]
+        pads = [(d * (k - 1) - lo, d * (k - 1) - hi + op) for k, d, (lo, hi), op
+                in zip((kh, kw), dilation, crops, output_padding, strict=True)]
+        return lax.conv_general_dilated(X, K[:, :, ::-1, ::-1], window_strides=(1, 1), padding=pads,
+                                        lhs_dilation=tuple(stride), rhs_dilation=tuple(dilation),
+                                        dimension_numbers=("NCHW", "IOHW", "NCHW"))
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         grad, corr = self.lib.grad, self.conv2d

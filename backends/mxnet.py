@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, pool_geometry
+from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, pool_geometry, transpose_geometry
 
 
 class MxnetBackend(Backend):
@@ -54,6 +54,10 @@ class MxnetBackend(Backend):
         "pool_include_pad": "native: count_include_pad=True", "pool_exclude_pad": "native: count_include_pad=False",
         "pool_ceil": "native: pooling_convention='full', where its size agrees; emulated by padding where 'full' (a "
                      "plain ceil) keeps a last window that starts past the input and the leading pad",
+        "transpose": "native: npx.deconvolution, weight (C_in, C_out, kh, kw)", "transpose_stride": "native: stride=",
+        "transpose_dilation": "native: dilate=",
+        "transpose_crop": "native: pad=p, adj=output_padding when the crop is symmetric; else sliced",
+        "transpose_same": "emulated: TensorFlow's crop sliced off",
     }
     #: mxnet.np.pad's modes for the spec's padding modes (it has no wrap).
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric"}
@@ -232,6 +236,18 @@ class MxnetBackend(Backend):
                          constant_values=1 if count_include_pad else 0)
         inside = mnp.pad(inside, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
         return sums / npx.pooling(inside, pool_type="sum", **args)
+
+    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+        npx = self.lib.npx
+        crops, _ = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                      output_padding=output_padding)
+        (t, b), (le, r) = crops
+        args = {"kernel": K.shape[2:], "stride": tuple(stride), "dilate": tuple(dilation), "adj": tuple(output_padding),
+                "num_filter": K.shape[1], "no_bias": True}
+        if t == b and le == r and padding != "same":
+            return npx.deconvolution(X, K, pad=(t, le), **args)
+        Y = npx.deconvolution(X, K, pad=(0, 0), **args)
+        return Y[:, :, t:Y.shape[2] - b, le:Y.shape[3] - r]
 
     def conv_general_vjp(self, X, K, dY, **params):
         autograd = self.lib.autograd

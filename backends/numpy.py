@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, general_geometry, output_shape, pool_geometry
+from backends.base import (
+    VERBS,
+    Backend,
+    Trajectory,
+    general_geometry,
+    output_shape,
+    pool_geometry,
+    transpose_geometry,
+)
 
 
 class NumpyBackend(Backend):
@@ -125,6 +133,10 @@ class NumpyBackend(Backend):
         "pool_padding": "native: np.pad", "pool_asymmetric": "native: np.pad", "pool_same": "emulated: np.pad with "
         "TensorFlow's pads", "pool_include_pad": "native: a mask of the padded extent",
         "pool_exclude_pad": "native: a mask of the input", "pool_ceil": "native: overhanging cells, never counted",
+        "transpose": "native: each kernel tap's scattered copy added with einsum",
+        "transpose_stride": "native: strided slices", "transpose_dilation": "native: taps dilation apart",
+        "transpose_crop": "native: output_padding zeros at the end, then the crop sliced off",
+        "transpose_same": "emulated: TensorFlow's crop sliced off",
     }
     #: np.pad's modes for the spec's padding modes.
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
@@ -188,6 +200,20 @@ class NumpyBackend(Backend):
         counts = np.lib.stride_tricks.sliding_window_view(np.pad(inside, ((0, eh), (0, ew))), (kh, kw))
         counts = counts[::sh, ::sw][:ho, :wo].sum(axis=(-2, -1))
         return (windows.sum(axis=(-2, -1)) / counts).astype(X.dtype)
+
+    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+        crops, _ = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                      output_padding=output_padding)
+        (n, _, h, w), (_, cout, kh, kw), (sh, sw), (dh, dw) = X.shape, K.shape, stride, dilation
+        full = ((h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0],
+                (w - 1) * sw + dw * (kw - 1) + 1 + output_padding[1])
+        Y = np.zeros((n, cout, *full), dtype=X.dtype)
+        for a in range(kh):
+            for e in range(kw):  # every input cell's copy of tap (a, e)
+                Y[:, :, a * dh:a * dh + (h - 1) * sh + 1:sh, e * dw:e * dw + (w - 1) * sw + 1:sw] += np.einsum(
+                    "nchw,co->nohw", X, K[:, :, a, e])
+        (t, b), (le, r) = crops
+        return Y[:, :, t:full[0] - b, le:full[1] - r]
 
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         if initial is None:

@@ -17,7 +17,16 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
+from backends.base import (
+    VERBS,
+    Backend,
+    Trajectory,
+    confirm,
+    general_geometry,
+    output_shape,
+    pool_geometry,
+    transpose_geometry,
+)
 
 _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
@@ -35,13 +44,13 @@ class TensorflowBackend(Backend):
         "same": "native: padding='SAME'",
         "same_lower": "emulated: explicit pads with the extra pixel at the beginning (TF has no SAME_LOWER)",
         "same_strided": "native: padding='SAME' with strides", "stride": "native: strides=",
-        "dilation": "native: dilations= (the gradient on the CPU: the kernel dilated with zeros, since "
-                    "Conv2DBackpropInput refuses dilation there, tensorflow#28264)",
+        "dilation": "native: dilations= (the float64 gradient on the CPU: the kernel dilated with zeros, since "
+                    "Conv2DBackpropInput has no dilated float64 CPU kernel, tensorflow#28264)",
         "dilation_strided": "native: tf.nn.conv2d with strides and dilations (tf.nn.convolution and Keras refuse)",
         "channels": "native: NHWC input and HWIO filter, transposed from NCHW / OIHW",
         "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the float64 "
                   "gradient on the CPU: the groups one by one, concatenated, since Conv2DBackpropInput has no "
-                  "grouped float64 CPU kernel)",
+                  "grouped float64 CPU kernel; float16, bfloat16 and float32 have one)",
         "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier)",
         "reflect": "native: tf.pad(mode='REFLECT')", "symmetric": "native: tf.pad(mode='SYMMETRIC')",
         "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
@@ -58,6 +67,12 @@ class TensorflowBackend(Backend):
         "pool_asymmetric": "emulated: tf.pad, then 'VALID'",
         "pool_ceil": "emulated: tf.pad past the padded extent (TF pooling has no ceil mode), never picked nor "
                      "counted",
+        "transpose": "native: tf.nn.conv2d_transpose, filters (kh, kw, C_out, C_in), output_shape",
+        "transpose_stride": "native: strides=",
+        "transpose_dilation": "native: dilations= (float64 on the CPU: the kernel dilated with zeros, since "
+                              "conv2d_transpose is Conv2DBackpropInput, which has no dilated float64 CPU kernel)",
+        "transpose_crop": "emulated: 'VALID' with output_shape n_full + output_padding, then the crop sliced off",
+        "transpose_same": "native: padding='SAME', output_shape n*s",
     }
 
     def gpu_unavailable_reason(self) -> str | None:
@@ -285,18 +300,44 @@ class TensorflowBackend(Backend):
             counts = tf.nn.conv2d(inside, tf.ones((kh, kw, 1, 1), x.dtype), strides=(1, sh, sw, 1), padding="VALID")
             return tf.transpose(sums / counts, (0, 3, 1, 2))
 
+    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+        tf = self.lib
+        crops, shape = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                          output_padding=output_padding)
+        n, _, h, w = X.shape
+        (sh, sw) = stride
+        with tf.device(X.device):
+            x = tf.transpose(X, (0, 2, 3, 1))
+            k = tf.transpose(K, (2, 3, 1, 0))  # (kh, kw, C_out, C_in)
+            rates = (1, *dilation, 1)
+            if tuple(dilation) != (1, 1) and "GPU" not in X.device and X.dtype == tf.float64:
+                # conv2d_transpose is Conv2DBackpropInput: no dilation on the CPU in float64.
+                k, rates = _dilate_kernel(tf, k, tuple(dilation)), (1, 1, 1, 1)
+            # The dilated kernel's extent, d (k - 1) + 1, on each axis.
+            kh, kw, cout = rates[1] * (k.shape[0] - 1) + 1, rates[2] * (k.shape[1] - 1) + 1, k.shape[2]
+            if padding == "same":
+                y = tf.nn.conv2d_transpose(x, k, output_shape=(n, h * sh, w * sw, cout), strides=(1, sh, sw, 1),
+                                           padding="SAME", dilations=rates)
+                return tf.transpose(y, (0, 3, 1, 2))
+            full = ((h - 1) * sh + kh + output_padding[0], (w - 1) * sw + kw + output_padding[1])
+            y = tf.nn.conv2d_transpose(x, k, output_shape=(n, *full, cout), strides=(1, sh, sw, 1), padding="VALID",
+                                       dilations=rates)
+            (t, b), (le, r) = crops
+            return tf.transpose(y[:, t:full[0] - b, le:full[1] - r], (0, 3, 1, 2))
+
     def conv_general_vjp(self, X, K, dY, **params):
         tf = self.lib
         with tf.device(X.device):
             with tf.GradientTape() as tape:
                 tape.watch(X)
                 tape.watch(K)
-                # The CPU has no dilated Conv2DBackpropInput/Filter (tensorflow#28264): a kernel dilated
-                # with zeros gives the same products and the same sums, and has gradients.
-                # Nor a grouped float64 one ("Gradients for grouped convolutions are not supported on CPU";
-                # float16, bfloat16 and float32 have one): the groups one by one, concatenated.
-                cpu = "GPU" not in X.device
-                Y = self.conv_general(X, K, **params, _zero_dilated=cpu, _split_groups=cpu and X.dtype == tf.float64)
+                # In float64 the CPU has neither a dilated Conv2DBackpropInput/Filter ("Current CPU
+                # implementations do not yet support dilation rates larger than 1", tensorflow#28264) nor a
+                # grouped one ("Gradients for grouped convolutions are not supported on CPU"); float16,
+                # bfloat16 and float32 have both (oneDNN).  There: a kernel dilated with zeros (the same
+                # products and sums), and the groups one by one, concatenated.
+                emulate = "GPU" not in X.device and X.dtype == tf.float64
+                Y = self.conv_general(X, K, **params, _zero_dilated=emulate, _split_groups=emulate)
             dX, dK = tape.gradient(Y, (X, K), output_gradients=dY)
             return dX, dK
 

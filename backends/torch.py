@@ -19,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, output_shape, pool_geometry
+from backends.base import (
+    VERBS,
+    Backend,
+    Trajectory,
+    confirm,
+    general_geometry,
+    output_shape,
+    pool_geometry,
+    transpose_geometry,
+)
 
 
 class TorchBackend(Backend):
@@ -50,6 +59,11 @@ class TorchBackend(Backend):
         "pool_same": "emulated: F.pad with TensorFlow's pads (torch pooling has no 'same')",
         "pool_include_pad": "native: count_include_pad=True", "pool_exclude_pad": "native: count_include_pad=False",
         "pool_ceil": "native: ceil_mode=True",
+        "transpose": "native: F.conv_transpose2d, weight (C_in, C_out, kh, kw)", "transpose_stride": "native: stride=",
+        "transpose_dilation": "native: dilation=",
+        "transpose_crop": "native: padding=p, output_padding= when the crop is symmetric; else sliced",
+        "transpose_same": "emulated: TensorFlow's crop sliced off (ConvTranspose2d(padding='same') fails only at "
+                          "forward, pytorch#95123)",
     }
 
     def gpu_unavailable_reason(self) -> str | None:
@@ -263,6 +277,17 @@ class TorchBackend(Backend):
         inside = self.lib.ones((1, 1, *X.shape[2:]), dtype=X.dtype, device=X.device)
         inside = F.pad(inside, (le, r, t, b), value=1.0 if count_include_pad else 0.0)
         return sums / F.avg_pool2d(inside, divisor_override=1, **args)
+
+    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+        F = self.lib.nn.functional
+        crops, shape = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                          output_padding=output_padding)
+        (t, b), (le, r) = crops
+        args = {"stride": tuple(stride), "dilation": tuple(dilation), "output_padding": tuple(output_padding)}
+        if t == b and le == r and padding != "same":
+            return F.conv_transpose2d(X, K, padding=(t, le), **args)
+        Y = F.conv_transpose2d(X, K, padding=0, **args)
+        return Y[:, :, t:Y.shape[2] - b, le:Y.shape[3] - r]
 
     def _layer(self, kernel_size, *, dtype, device, corr: Any = None) -> Any:
         """The book's ``Conv2D``, defined on first use because it subclasses ``nn.Module``; its

@@ -212,6 +212,8 @@ def _tolerance(case_id: str, what: str, dtype: str, precision: str) -> np.ndarra
         ref = learning.replay(X, Y, case.array("initial"), lr=case.data["lr"], steps=case.data["steps"])
         b = learning.bounds(X, Y, ref, lr=case.data["lr"], dtype=arith, c=case.data["tolerance"]["c"])
         return b.losses if what == "losses" else b.kernel
+    if case.kind == "transpose":
+        return spec.transpose_expectation(case, dtype, arith).tolerance["y"]
     if case.kind == "pool":
         return spec.pool_expectation(case, dtype, arith).tolerance["y"]
     if case.kind == "general":  # what: conv_general, dX or dK

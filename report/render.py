@@ -100,7 +100,8 @@ def _conventions(case_id: str) -> list[str]:
         case = spec.find(case_id)
     except StopIteration:
         return []
-    return case.data.get("conventions", []) if case.kind in ("general", "general_error", "pool", "pool_error") else []
+    return case.data.get("conventions", []) if case.kind in ("general", "general_error", "pool", "pool_error",
+                                                             "transpose", "transpose_error") else []
 
 
 def conventions_rows(report: Report) -> tuple[list[str], list[list[str]]]:

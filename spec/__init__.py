@@ -145,6 +145,20 @@ def _check_shapes(case: Case) -> None:
     if case.kind in ("general", "general_error"):
         _check_general(case)
         return
+    if case.kind in ("transpose", "transpose_error"):
+        X, K = _tensor(case, "inputs", "X"), _tensor(case, "inputs", "K")
+        try:
+            _, shape = general.transpose_check(X.shape, K.shape, **general.transpose_params_of(case.data["params"]))
+        except general.ConvError as exc:
+            if case.kind == "transpose_error":
+                return
+            raise SpecError(f"{case}: invalid parameters: {exc}") from None
+        if case.kind == "transpose_error":
+            raise SpecError(f"{case}: expects an error, but the parameters are valid (output {shape})")
+        if _tensor(case, "expected").shape != tuple(shape):
+            raise SpecError(f"{case}: expected has shape {_tensor(case, 'expected').shape}, but the definition "
+                            f"gives {tuple(shape)}")
+        return
     if case.kind in ("pool", "pool_error"):
         X = _tensor(case, "inputs", "X")
         try:
@@ -369,6 +383,30 @@ def _pool_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralExpec
     return GeneralExpectation(numerics.container(X, dtype), None, None, params, {"y": expected}, {"y": tolerance})
 
 
+@functools.cache
+def _transpose_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralExpectation:
+    case = find(case_id)
+    params = general.transpose_params_of(case.data["params"])
+    X, K = case.input("X"), case.input("K")
+    Xr, Kr = numerics.round_to(X, dtype), numerics.round_to(K, dtype)
+    same = np.array_equal(Xr, X) and np.array_equal(Kr, K)
+    expected = case.array("expected") if same else general.conv_transpose(Xr, Kr, **params)
+    magnitude = general.conv_transpose(np.abs(Xr), np.abs(Kr), **params)
+    # An output cell sums at most C_in * kh * kw products (fewer under a stride), plus the final rounding.
+    n = K.shape[0] * K.shape[2] * K.shape[3] + 1
+    if case.data["tolerance"]["rule"] == "exact" and numerics.rounding_free(magnitude, Xr, Kr, 0.0, arithmetic):
+        tolerance = np.zeros_like(expected)
+    else:
+        tolerance = case.data["tolerance"].get("c", 1) * numerics.gamma(n, arithmetic) * magnitude
+    return GeneralExpectation(numerics.container(X, dtype), numerics.container(K, dtype), None, params,
+                              {"y": expected}, {"y": tolerance})
+
+
+def transpose_expectation(case: Case, dtype: str, arithmetic: str | None = None) -> GeneralExpectation:
+    """Inputs, expected output and tolerance of a transposed-convolution case in ``dtype``."""
+    return _transpose_expectation(case.id, dtype, arithmetic or dtype)
+
+
 def pool_expectation(case: Case, dtype: str, arithmetic: str | None = None) -> GeneralExpectation:
     """Input, expected output and tolerance of a pooling case in ``dtype``."""
     return _pool_expectation(case.id, dtype, arithmetic or dtype)
@@ -395,6 +433,6 @@ def fingerprint() -> str:
 __all__ = [
     "SUITE_VERSION", "fingerprint", "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
     "all_cases", "by_op", "cases", "expectation", "find", "general", "general_expectation", "learning", "load",
-    "pool_expectation",
+    "pool_expectation", "transpose_expectation",
     "load_file", "numerics", "oracle",
 ]

@@ -383,7 +383,62 @@ def conventions():
         general_error("dilated_kernel_exceeds_input", "7.3", "a 3x3 kernel dilated by 2 (5 wide) on a 4x4 input",
                       ["dilation"], X4, K3, dilation=[2, 2]),
     ]
-    return "7.3-7.5", "Padding, stride, dilation, channels, groups and pooling", cases + pooling()
+    return ("7.3-7.5", "Padding, stride, dilation, channels, groups, pooling and transposed convolution",
+            cases + pooling() + transposed())
+
+
+def transpose(case_id, source, description, conventions, X, K, **params) -> dict:
+    X, K = _t4(X), _t4(K)
+    return {"id": case_id, "kind": "transpose", "source": source, "description": description,
+            "conventions": list(conventions), "inputs": {"X": X.tolist(), "K": K.tolist()}, "params": params,
+            "expected": spec_general.conv_transpose(X, K, **spec_general.transpose_params_of(params)).tolist(),
+            "tolerance": EXACT}
+
+
+def transpose_error(case_id, source, description, conventions, X, K, **params) -> dict:
+    X, K = _t4(X), _t4(K)
+    try:
+        spec_general.transpose_check(X.shape, K.shape, **spec_general.transpose_params_of(params))
+    except spec_general.ConvError as exc:
+        why = str(exc)
+    else:
+        raise AssertionError(f"{case_id}: the oracle accepts these parameters")
+    return {"id": case_id, "kind": "transpose_error", "source": source, "description": description,
+            "conventions": list(conventions), "inputs": {"X": X.tolist(), "K": K.tolist()}, "params": params,
+            "error": why}
+
+
+def transposed():
+    X, K = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 2.0], [3.0, 4.0]])
+    ones = np.ones((3, 3))
+    research = RESEARCH + " 5"
+    return [
+        transpose("conv_t_scatter_s1", "14.10.1, " + research, "every input cell scatters its kernel-weighted copy: "
+                  "[[1, 4, 4], [6, 20, 16], [9, 24, 16]] (lax.conv_transpose without transpose_kernel=True flips "
+                  "the kernel)", ["transpose"], X, K),
+        transpose("conv_t_s2", "14.10.1, " + research, "stride 2: the copies no longer overlap", ["transpose",
+                  "transpose_stride"], X, K, stride=[2, 2]),
+        transpose("conv_t_k3s2_same", research + ", case 25", "the x2 upsampling k3 s2 2x2 -> 4x4, TensorFlow's "
+                  "'SAME' (ONNX SAME_UPPER): rows and columns 0..3 of the 5x5 full result", ["transpose_same",
+                  "transpose_stride"], X, ones, stride=[2, 2], padding="same"),
+        transpose("conv_t_k3s2_crop_output_padding", research + ", case 25", "the same upsampling the torch way, "
+                  "padding 1 and output_padding 1 (MXNet pad 1, adj 1): rows and columns 1..4", ["transpose_crop",
+                  "transpose_stride"], X, ones, stride=[2, 2], padding=[[1, 1], [1, 1]], output_padding=[1, 1]),
+        transpose("conv_t_k3s2_crop", research + ", case 25", "padding 1, no output padding: 3x3 (= Keras 'same' "
+                  "with output_padding 0)", ["transpose_crop", "transpose_stride"], X, ones, stride=[2, 2],
+                  padding=[[1, 1], [1, 1]]),
+        transpose("conv_t_k4s2_same", "14.10", "'same' with an even total crop: k4 s2, (1, 1)", ["transpose_same",
+                  "transpose_stride"], X, small_ints((4, 4)), stride=[2, 2], padding="same"),
+        transpose("conv_t_channels_dilation", "14.10.3", "batch 2, C_in 2, C_out 3, a 2x3 kernel, strides (2, 1), "
+                  "dilation (1, 2), crops (1, 0) and (0, 1)", ["transpose", "transpose_stride", "transpose_dilation",
+                  "transpose_crop"], small_ints((2, 2, 3, 3)), small_ints((2, 3, 2, 3)), stride=[2, 1],
+                  dilation=[1, 2], padding=[[1, 0], [0, 1]]),
+        transpose_error("conv_t_output_padding_too_large", research + ", case 26", "output_padding 2 with stride 2 "
+                        "and dilation 1", ["transpose_crop"], X, ones, stride=[2, 2], padding=[[1, 1], [1, 1]],
+                        output_padding=[2, 2]),
+        transpose_error("conv_t_negative_crop", research + ", case 26", "a negative padding", ["transpose_crop"], X,
+                        ones, padding=[[-1, 0], [0, 0]]),
+    ]
 
 
 def pool(case_id, source, description, conventions, X, **params) -> dict:

@@ -301,3 +301,87 @@ def pool_params_of(data: dict) -> dict:
             "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
             "ceil_mode": bool(data.get("ceil_mode", False)),
             "count_include_pad": bool(data.get("count_include_pad", True))}
+
+
+# -- transposed convolution (d2l 14.10) ----------------------------------------------
+
+TRANSPOSE_CONVENTIONS = {
+    "transpose": "transposed convolution: every input cell scatters its kernel-weighted copy (no kernel flip)",
+    "transpose_stride": "transposed convolution with stride > 1",
+    "transpose_crop": "transposed convolution cropped by padding p on both sides, output_padding added at the "
+                      "end (torch, MXNet, ONNX pads)",
+    "transpose_same": "transposed convolution to n*s: the full result cropped total//2 at the beginning, the rest "
+                      "at the end (TensorFlow 'SAME', ONNX SAME_UPPER)",
+    "transpose_dilation": "transposed convolution with dilation > 1",
+}
+CONVENTIONS.update(TRANSPOSE_CONVENTIONS)
+
+
+def transpose_check(x_shape, k_shape, *, stride, dilation, padding, output_padding) -> tuple:
+    """Crops and output shape of a transposed convolution, or :class:`ConvError`.
+
+    ``X`` is ``(N, C_in, H, W)``, ``K`` ``(C_in, C_out, kh, kw)`` (torch's and MXNet's layout for the
+    transposed convolution).  Per axis the full scatter has ``F = (n - 1) s + d (k - 1) + 1`` cells,
+    ``output_padding`` cells (zeros where the scatter ends sooner) are added at the end, and
+    ``(lo, hi)`` are cropped: explicit pairs, or ``"same"``: the output is ``n s`` cells, the full
+    result cropped ``total // 2`` at the beginning and the rest at the end, ``total = F - n s``
+    (TensorFlow's 'SAME', ONNX SAME_UPPER).  ``output_padding`` must be smaller than the stride or
+    the dilation (torch's and ONNX's rule) and is 0 with "same"; crops are not negative and leave at
+    least one cell.
+    """
+    if len(x_shape) != 4 or len(k_shape) != 4:
+        raise ConvError(f"X must be (N, C_in, H, W) and K (C_in, C_out, kh, kw): {x_shape}, {k_shape}")
+    if x_shape[1] != k_shape[0]:
+        raise ConvError(f"K has {k_shape[0]} input channels, X has {x_shape[1]}")
+    if min(*stride, *dilation) < 1:
+        raise ConvError(f"stride {tuple(stride)} and dilation {tuple(dilation)} must be at least 1")
+    crops, out = [], []
+    for axis, (n, k, s, d, op) in enumerate(zip(x_shape[2:], k_shape[2:], stride, dilation, output_padding,
+                                               strict=True)):
+        if op < 0 or (op >= s and op >= d):
+            raise ConvError(f"output_padding {op} must be smaller than the stride {s} or the dilation {d}")
+        full = (n - 1) * s + d * (k - 1) + 1
+        if padding == "same":
+            if op:
+                raise ConvError("output_padding with 'same': the output is n*s")
+            total = max(full - n * s, 0)
+            lo, hi = total // 2, total - total // 2
+        else:
+            lo, hi = padding[axis]
+        if lo < 0 or hi < 0:
+            raise ConvError(f"negative padding {(lo, hi)}")
+        size = full + op - lo - hi
+        if size < 1:
+            raise ConvError(f"padding {(lo, hi)} crops away the whole {full + op}-cell result")
+        crops.append((lo, hi))
+        out.append(size)
+    return tuple(crops), (x_shape[0], k_shape[1], *out)
+
+
+def conv_transpose(X, K, *, stride=(1, 1), dilation=(1, 1), padding=((0, 0), (0, 0)), output_padding=(0, 0)):
+    """The exact transposed convolution, rounded once to float64."""
+    X, K = np.asarray(X, dtype=np.float64), np.asarray(K, dtype=np.float64)
+    crops, shape = transpose_check(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   output_padding=output_padding)
+    (sh, sw), (dh, dw) = stride, dilation
+    nb, cin, h, w = X.shape
+    _, cout, kh, kw = K.shape
+    full_h = (h - 1) * sh + dh * (kh - 1) + 1 + output_padding[0]
+    full_w = (w - 1) * sw + dw * (kw - 1) + 1 + output_padding[1]
+    Xf, Kf = _exact(X), _exact(K)
+    Y = np.full((nb, cout, full_h, full_w), Fraction(0), dtype=object)
+    for i in range(h):
+        for j in range(w):
+            for a in range(kh):
+                for e in range(kw):
+                    # (N, C_in) x (C_in, C_out) -> (N, C_out)
+                    Y[:, :, i * sh + a * dh, j * sw + e * dw] += Xf[:, :, i, j].dot(Kf[:, :, a, e])
+    (t, b), (le, r) = crops
+    return Y[:, :, t:full_h - b, le:full_w - r].astype(np.float64)
+
+
+def transpose_params_of(data: dict) -> dict:
+    padding = data.get("padding", [[0, 0], [0, 0]])
+    return {"stride": tuple(data.get("stride", (1, 1))), "dilation": tuple(data.get("dilation", (1, 1))),
+            "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
+            "output_padding": tuple(data.get("output_padding", (0, 0)))}

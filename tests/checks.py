@@ -36,6 +36,8 @@ PER_CASE = (
     ("test_conv_general_error", "conventions", "general_error"),
     ("test_pool2d", "conventions", "pool"),
     ("test_pool2d_error", "conventions", "pool_error"),
+    ("test_conv_transpose", "conventions", "transpose"),
+    ("test_conv_transpose_error", "conventions", "transpose_error"),
 )
 #: Tests that run each general-convolution case with a cotangent once.
 GRADIENT = ("test_conv_general_vjp", "conventions")
@@ -63,6 +65,9 @@ def _expected(trainable: bool) -> frozenset:
     keys |= {(fn, c.id, None) for fn, section, kind in PER_CASE for c in spec.cases(section, kind=kind)}
     fn, section = GRADIENT
     keys |= {(fn, c.id, None) for c in spec.cases(section, kind="general") if "expected_grad" in c.data}
+    keys |= {("test_conv_transpose_is_the_gradient", c.id, None) for c in spec.cases(section, kind="general")
+             if "expected_grad" in c.data and c.data["params"].get("groups", 1) == 1
+             and c.data["params"].get("padding_mode", "zeros") == "zeros"}
     if trainable:
         keys |= {(fn, c.id, None) for fn in LEARNING for c in spec.cases("learning_kernel")}
     keys |= {(fn, None, None) for fn in PER_TARGET}

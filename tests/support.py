@@ -616,3 +616,97 @@ def check_pool_error(target, case: spec.Case) -> None:
     pytest.fail(f"pool2d on {case.id}: X {_fmt(X.shape)}, {params}: the spec says this is an error "
                 f"({case.data['error']}), but the adapter returned an array of shape {shape}: call "
                 "backends.base.pool_geometry first, which raises ValueError", pytrace=False)
+
+
+def transpose_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
+    """The transposed convolution's usual mistakes: the kernel flipped (lax.conv_transpose without
+    transpose_kernel=True), its channel axes swapped, and one crop convention for the other."""
+    from spec import general
+
+    cin, cout, kh, kw = K.shape
+    alts = [("kernel looks flipped (lax.conv_transpose without transpose_kernel=True)", {}, K[:, :, ::-1, ::-1])]
+    if cin == cout and cin > 1:
+        alts.append(("the kernel's input and output channels swapped (OIHW read as IOHW)", {}, K.transpose(1, 0, 2, 3)))
+    (sh, sw) = params["stride"]
+    if params["padding"] == "same":
+        crop = {"padding": ((kh // 2, kh // 2), (kw // 2, kw // 2)), "output_padding": (sh - 1, sw - 1)}
+        alts.append(("torch's crop (padding k//2, output_padding s-1) where TensorFlow's 'SAME' is meant", crop, K))
+    else:
+        alts.append(("TensorFlow's 'SAME' crop where explicit padding (and output_padding) is meant",
+                     {"padding": "same", "output_padding": (0, 0)}, K))
+    found = {}
+    for name, change, kernel in alts:
+        try:
+            found[name] = general.conv_transpose(X, kernel, **{**params, **change})
+        except general.ConvError:
+            continue
+    return {n: a for n, a in found.items() if not (a.shape == expected.shape and np.array_equal(a, expected))}
+
+
+def check_transpose(target, case: spec.Case) -> None:
+    """``conv_transpose`` on a case, the mistakes that fit named; a convention the adapter declares
+    unsupported may raise (a skip that says so)."""
+    __tracebackhide__ = True
+    exp = spec.transpose_expectation(case, target.dtype, target.arithmetic)
+    bk = target.backend
+    gaps = unsupported(bk, case)
+    X, K = target.asarray(exp.X), target.asarray(exp.K)
+    what = f"conv_transpose on {case.id} ({target.id})"
+    try:
+        actual = call(bk, "conv_transpose", X, K, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
+    except Exception as exc:
+        if not gaps:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_transpose "
+             f"raised {type(exc).__name__}: {first}")
+    Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
+    expected = exp.expected["y"]
+    hyp = transpose_hypotheses(Xv, Kv, exp.params, expected)
+    got = read_result(target, actual, what=what)
+    if got.shape != expected.shape:
+        named = [name for name, alt in hyp.items() if alt.shape == got.shape]
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X {_fmt(Xv.shape)},"
+                    f" K {_fmt(Kv.shape)} and {exp.params}{fits(named)}", pytrace=False)
+    note(**{"output:conv_transpose": got})
+    assert_conforms(target, actual, expected, tolerance=exp.tolerance["y"], what=what, hypotheses=hyp)
+    if gaps:
+        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
+                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+
+
+def check_transpose_error(target, case: spec.Case) -> None:
+    __tracebackhide__ = True
+    params = spec.general.transpose_params_of(case.data["params"])
+    X, K = case.input("X"), case.input("K")
+    try:
+        result = call(target.backend, "conv_transpose", target.asarray(X), target.asarray(K), **params,
+                      expect_error=True)
+    except Exception:
+        return
+    try:
+        shape = _fmt(np.shape(target.backend.to_numpy(result)))
+    except Exception:
+        shape = "(unreadable)"
+    pytest.fail(f"conv_transpose on {case.id}: X {_fmt(X.shape)}, K {_fmt(K.shape)}, {params}: the spec says this is "
+                f"an error ({case.data['error']}), but the adapter returned an array of shape {shape}: call "
+                "backends.base.transpose_geometry first, which raises ValueError", pytrace=False)
+
+
+def check_adjoint(target, case: spec.Case) -> None:
+    """``conv_transpose(dY, K)`` with the convolution's pads as crops (and the rows no window reached as
+    output_padding) against the exact dX of the case."""
+    __tracebackhide__ = True
+    from spec import general
+
+    exp = spec.general_expectation(case, target.dtype, target.arithmetic)
+    p = exp.params
+    X, K = exp.X, exp.K
+    pads, _ = general.check(X.shape, K.shape, **p)
+    rest = tuple((n + lo + hi - d * (k - 1) - 1) % s for n, (lo, hi), k, s, d
+                 in zip(X.shape[2:], pads, K.shape[2:], p["stride"], p["dilation"], strict=True))
+    # The convolution's K (C_out, C_in, kh, kw) is the transposed convolution's (C_in, C_out, kh, kw).
+    actual = call(target.backend, "conv_transpose", target.asarray(exp.dY), target.asarray(K), stride=p["stride"],
+                  dilation=p["dilation"], padding=pads, output_padding=rest)
+    assert_conforms(target, actual, exp.expected["dX"], tolerance=exp.tolerance["dX"],
+                    what=f"conv_transpose of dY on {case.id} ({target.id}), the adjoint of conv_general")

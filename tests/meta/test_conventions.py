@@ -163,3 +163,50 @@ def test_the_report_shows_the_conventions_table(tmp_path):
     assert re.fullmatch(r"\| circular \| unsupported; 6 skipped \| native; \d+ passed \|", row), row
     assert "| CircularUnsupported | circular | unsupported: no wrap mode in this framework |" in out
     assert (ROOT / "spec" / "general.py").is_file()
+
+
+#: Transposed convolutions measured on torch, TF, MXNet and lax with transpose_kernel=True (research file, 5).
+MEASURED_TRANSPOSE = [
+    ("scatter, stride 1", np.ones((1, 1, 2, 2)) * [[1, 2], [3, 4]], {}, [[1, 4, 4], [6, 20, 16], [9, 24, 16]]),
+    ("scatter, stride 2", np.ones((1, 1, 2, 2)) * [[1, 2], [3, 4]], {"stride": (2, 2)},
+     [[1, 2, 2, 4], [3, 4, 6, 8], [3, 6, 4, 8], [9, 12, 12, 16]]),
+]
+
+
+@pytest.mark.parametrize("name, K, params, measured", MEASURED_TRANSPOSE, ids=[m[0] for m in MEASURED_TRANSPOSE])
+def test_the_transpose_oracle_gives_the_measured_values(name, K, params, measured):
+    X = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    assert general.conv_transpose(X, K, **general.transpose_params_of(params))[0, 0].tolist() == measured
+
+
+def test_the_two_upsampling_conventions_keep_different_rows():
+    """k3 s2 on 2x2 -> 4x4: TF 'SAME' / ONNX SAME_UPPER keep rows 0..3 of the 5x5 full result, torch
+    (padding 1, output_padding 1) and MXNet (pad 1, adj 1) rows 1..4 (research file, case 25)."""
+    X, K = np.array([[[[1.0, 2.0], [3.0, 4.0]]]]), np.ones((1, 1, 3, 3))
+    full = [[1, 1, 3, 2, 2], [1, 1, 3, 2, 2], [4, 4, 10, 6, 6], [3, 3, 7, 4, 4], [3, 3, 7, 4, 4]]
+    assert general.conv_transpose(X, K, stride=(2, 2))[0, 0].tolist() == full
+    same = general.conv_transpose(X, K, stride=(2, 2), padding="same")[0, 0].tolist()
+    torch_way = general.conv_transpose(X, K, stride=(2, 2), padding=((1, 1), (1, 1)), output_padding=(1, 1))
+    assert same == [row[:4] for row in full[:4]]
+    assert torch_way[0, 0].tolist() == [row[1:] for row in full[1:]]
+
+
+def test_the_transposed_convolution_is_the_convolution_gradient():
+    """For random integer data, strides, dilations and pads: conv_transpose(dY, K) cropped by the pads is
+    the exact dX of sum(conv(X, K) * dY) (the adjoint identity, d2l 14.10.3)."""
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        s, d = tuple(rng.integers(1, 4, 2)), tuple(rng.integers(1, 3, 2))
+        k = tuple(rng.integers(1, 4, 2))
+        n = tuple(int(rng.integers(d_ * (k_ - 1) + 1, 9)) for d_, k_ in zip(d, k, strict=True))
+        pads = tuple((int(rng.integers(0, 2)), int(rng.integers(0, 2))) for _ in range(2))
+        X = rng.integers(-3, 4, (2, 3, *n)).astype(float)
+        K = rng.integers(-3, 4, (4, 3, *k)).astype(float)
+        params = {"stride": s, "dilation": d, "padding": pads, "padding_mode": "zeros", "groups": 1}
+        Y = general.conv(X, K, **params)
+        dY = rng.integers(-3, 4, Y.shape).astype(float)
+        dX, _ = general.vjp(X, K, dY, **params)
+        rest = tuple((n_ + lo + hi - d_ * (k_ - 1) - 1) % s_ for n_, (lo, hi), k_, s_, d_
+                     in zip(n, pads, k, s, d, strict=True))
+        got = general.conv_transpose(dY, K, stride=s, dilation=d, padding=pads, output_padding=rest)
+        assert np.array_equal(got, dX), (s, d, k, n, pads)
