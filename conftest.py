@@ -247,6 +247,11 @@ def _load(name: str) -> backends.Backend:
         raise pytest.UsageError(f"backend {name!r}: its manifest names {sorted(unknown)}, which the suite does not "
                                 f"know (devices {backends.base.DEVICES}, dtypes {backends.base.DTYPES})")
     _check_verb_dtypes(name, bk)
+    fz = bk.flushes_subnormals
+    if not isinstance(fz, dict) or not all(isinstance(v, tuple | list) and set(v) <= set(bk.dtypes.get(d, ()))
+                                           for d, v in fz.items()):
+        raise pytest.UsageError(f"backend {name!r}: flushes_subnormals must be {{device: (dtype, ...)}} naming "
+                                f"declared devices and dtypes, not {fz!r}")
     learns = bk.verbs is None or "learn_kernel" in bk.verbs
     trainable = {d for v in bk.dtypes.values() for d in v} & set(bk.train_dtypes)
     if learns and bk.dtypes and not trainable:

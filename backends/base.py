@@ -163,6 +163,10 @@ class Backend:
     #: error confirms the declaration (a skip that says so), a conforming result is an unexpected
     #: pass, a wrong number is a failure.
     conventions: ClassVar[dict[str, str]] = {}
+    #: ``{device: (dtype, ...)}``: where the framework flushes subnormal inputs and results to zero
+    #: (FTZ/DAZ) instead of keeping them (IEEE 754).  The cases of the ``subnormals`` convention then
+    #: expect the flushed values there, and the report shows the declaration.  Default: kept everywhere.
+    flushes_subnormals: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     def declares(self, verb: str, dtype: str) -> bool:
         """Whether the manifest holds ``verb`` to the spec in ``dtype`` (:attr:`verb_dtypes`)."""

@@ -37,6 +37,8 @@ class JaxBackend(Backend):
     # float64 under x64.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
+    # XLA's CPU runtime flushes float32 and bfloat16 subnormals to zero (jax-ml/jax#16200, measured).
+    flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     conventions = {
         "valid": "native: lax.conv_general_dilated(padding='VALID')",
         "explicit": "native: padding=((top, bottom), (left, right))",
@@ -50,6 +52,8 @@ class JaxBackend(Backend):
         "replicate": "emulated: jnp.pad(mode='edge'), then 'VALID'",
         "symmetric": "emulated: jnp.pad(mode='symmetric'), then 'VALID'",
         "circular": "emulated: jnp.pad(mode='wrap'), then 'VALID'", "gradient": "native: jax.vjp",
+        "subnormals": "flushed: float32 and bfloat16 on the CPU (XLA's CPU client sets FTZ/DAZ, 'working as "
+                      "intended': jax#16200); kept in float64",
         "pool_max": "native: lax.reduce_window(lax.max, -inf)",
         "pool_avg": "native: lax.reduce_window(lax.add) sums, divided by the cells counted (a reduce_window of a "
                     "mask)",

@@ -46,6 +46,7 @@ class MxnetBackend(Backend):
         "symmetric": "native: mxnet.np.pad(mode='symmetric'); for the gradient emulated by slices",
         "circular": "emulated: mxnet.np.concatenate of wrapped slices (no wrap mode)",
         "gradient": "native: autograd.record and backward(dY)",
+        "subnormals": "kept: IEEE 754 subnormals in every dtype (measured)",
         "pool_max": "native: npx.pooling(pool_type='max')", "pool_avg": "native: npx.pooling(pool_type='avg')",
         "pool_padding": "native: pad=(ph, pw)",
         "pool_asymmetric": "emulated: mxnet.np.pad (-inf for the maximum), then pad=(0, 0); an average as "

@@ -128,6 +128,7 @@ class NumpyBackend(Backend):
         "replicate": "native: np.pad(mode='edge')", "symmetric": "native: np.pad(mode='symmetric')",
         "circular": "native: np.pad(mode='wrap')",
         "gradient": "emulated: the backward pass by hand (NumPy has no autograd), through np.pad's index map",
+        "subnormals": "kept: IEEE 754 subnormals in every dtype (measured)",
         "pool_max": "native: sliding_window_view(...).max over -inf padding",
         "pool_avg": "native: window sums over zero padding, divided by the counted cells",
         "pool_padding": "native: np.pad", "pool_asymmetric": "native: np.pad", "pool_same": "emulated: np.pad with "

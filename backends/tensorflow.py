@@ -38,6 +38,8 @@ class TensorflowBackend(Backend):
     # and GPU kernels for each; every verb runs in all four on the CPU.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
+    # TensorFlow's CPU thread pools flush float32 and bfloat16 subnormals to zero (measured, TF 2.21).
+    flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     conventions = {
         "valid": "native: tf.nn.conv2d(padding='VALID')",
         "explicit": "native: padding=[[0, 0], [top, bottom], [left, right], [0, 0]]",
@@ -56,6 +58,8 @@ class TensorflowBackend(Backend):
         "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
         "circular": "emulated: tf.concat of wrapped slices (TF has no wrap mode)",
         "gradient": "native: tf.GradientTape",
+        "subnormals": "flushed: float32 and bfloat16 on the CPU (TensorFlow's thread pools set FTZ/DAZ; measured, "
+                      "TF 2.21); kept in float64",
         "pool_max": "native: tf.nn.max_pool2d", "pool_avg": "native: tf.nn.avg_pool2d",
         "pool_same": "native: padding='SAME' (an average over the input cells)",
         "pool_exclude_pad": "native for 'same'; else emulated: window sums (a depthwise convolution with a ones "

@@ -39,6 +39,8 @@ class TorchBackend(Backend):
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
     _conv2d_class: Any = None
+    # Measured on the CPU (torch 2.13): a bfloat16 F.conv2d flushes subnormal inputs and results to zero.
+    flushes_subnormals = {"cpu": ("bfloat16",)}
     conventions = {
         "valid": "native: F.conv2d(padding=0)",
         "explicit": "native: F.conv2d(padding=(ph, pw)) when symmetric; else F.pad(x, (left, right, top, bottom)), "
@@ -52,6 +54,8 @@ class TorchBackend(Backend):
         "reflect": "native: F.pad(mode='reflect')", "replicate": "native: F.pad(mode='replicate')",
         "symmetric": "emulated: torch.cat of flipped edge slices (torch has no symmetric mode)",
         "circular": "native: F.pad(mode='circular')", "gradient": "native: torch.autograd.grad",
+        "subnormals": "flushed: bfloat16 on the CPU (measured, torch 2.13: F.conv2d gives 0); kept in float32 and "
+                      "float64",
         "pool_max": "native: F.max_pool2d", "pool_avg": "native: F.avg_pool2d",
         "pool_padding": "native: padding=(ph, pw)",
         "pool_asymmetric": "emulated: F.pad (-inf for the maximum), then padding=0; an average as window sums "

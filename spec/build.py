@@ -339,6 +339,15 @@ def conventions():
                 "dilation 2 and stride 2: tf.nn.depthwise_conv2d only warns and returns other numbers",
                 ["depthwise", "dilation_strided", "dilation", "stride"], np.stack([X9, X9 + 100.0])[None],
                 np.stack([Kd, Kd])[:, None], stride=[2, 2], dilation=[2, 2], groups=2),
+        general("subnormal_inputs", RESEARCH + " 4, case 21", "float32 and bfloat16 subnormal inputs (multiples of "
+                "2**-130), exact sums: kept by IEEE arithmetic, flushed to zero by FTZ/DAZ (XLA's CPU, TF, oneDNN's "
+                "bfloat16)", ["subnormals", "valid"], 2.0**-130 * np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0],
+                                                                            [7.0, 1.0, 2.0]]),
+                np.array([[1.0, 2.0], [1.0, 1.0]])),
+        general("subnormal_products", RESEARCH + " 4, case 21", "normal inputs (multiples of 2**-65) whose products "
+                "and sums are subnormal in float32 and bfloat16", ["subnormals", "valid"],
+                2.0**-65 * np.array([[1.0, 2.0, 1.0], [2.0, 1.0, 3.0], [1.0, 1.0, 2.0]]),
+                2.0**-65 * np.array([[1.0, 1.0], [2.0, 1.0]])),
         general("multi_in_fig_7_4_1", "7.4.1", "two input channels summed (Fig. 7.4.1)", ["channels"], X74, K74),
         general("multi_in_out_7_4_2", "7.4.2", "three output channels: K, K + 1, K + 2", ["channels"], X74,
                 np.concatenate([K74, K74 + 1, K74 + 2])),

@@ -54,6 +54,8 @@ CONVENTIONS = {
     "symmetric": "symmetric padding (edge repeated in the mirror)",
     "circular": "circular / wrap padding",
     "gradient": "gradients with respect to input and kernel (the framework's autograd)",
+    "subnormals": "subnormal inputs and results, kept (IEEE 754) or flushed to zero (FTZ/DAZ), as the adapter "
+                  "declares in flushes_subnormals",
 }
 
 
@@ -385,3 +387,10 @@ def transpose_params_of(data: dict) -> dict:
     return {"stride": tuple(data.get("stride", (1, 1))), "dilation": tuple(data.get("dilation", (1, 1))),
             "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
             "output_padding": tuple(data.get("output_padding", (0, 0)))}
+
+
+def flushed(a: np.ndarray, dtype: str) -> np.ndarray:
+    """``a`` with every value below ``dtype``'s smallest normal in magnitude set to zero (FTZ/DAZ)."""
+    tiny = {"float16": 2.0**-14, "bfloat16": 2.0**-126, "float32": 2.0**-126, "float64": 2.0**-1022}[dtype]
+    a = np.asarray(a, dtype=np.float64)
+    return np.where(np.abs(a) < tiny, 0.0, a)

@@ -379,6 +379,7 @@ def _metadata(bk, devices) -> tuple[dict, list[str]]:
         # The general convolution's named conventions: how the adapter says it gives each (the
         # report's conventions table puts these beside what the run saw).
         "declared_conventions": {str(k): str(v) for k, v in (getattr(bk, "conventions", None) or {}).items()},
+        "flushes_subnormals": {str(d): list(v) for d, v in (getattr(bk, "flushes_subnormals", None) or {}).items()},
         "precision": _ask(errors, "precision_settings()", bk.precision_settings),
         "precision_modes": _ask(errors, "numerics()", _mode_settings, bk, devices),
     }

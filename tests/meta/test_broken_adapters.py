@@ -86,6 +86,7 @@ CATALOGUE = {
     "PoolSameAsHalfWindow": "k//2 padding at both ends where 'same' is meant",
     "PlainCeil": "a plain ceil, which keeps a last window that starts past the input and the leading pad",
     "PoolNoParameterChecks": "pool2d on pool_window_exceeds_input: X 1x1x2x2",
+    "FlushesSubnormalsUndeclared": "subnormals flushed to zero (FTZ/DAZ): if the framework does so, declare it",
     # Transposed convolution (d2l 14.10).
     "TransposeWithoutKernelFlip": "kernel looks flipped (lax.conv_transpose without transpose_kernel=True)",
     "TransposeSameAsTorchCrop": "torch's crop (padding k//2, output_padding s-1) where TensorFlow's 'SAME' is meant",

@@ -210,3 +210,18 @@ def test_the_transposed_convolution_is_the_convolution_gradient():
                      in zip(n, pads, k, s, d, strict=True))
         got = general.conv_transpose(dY, K, stride=s, dilation=d, padding=pads, output_padding=rest)
         assert np.array_equal(got, dX), (s, d, k, n, pads)
+
+
+def test_declared_flushing_of_subnormals_conforms_and_a_wrong_declaration_is_reported():
+    result = run_suite(f"{H}:FlushesSubnormalsDeclared", "-k", "subnormal")
+    assert result.returncode == 0 and "failed" not in outcome(result), result.stdout[-3000:]
+    result = run_suite(f"{H}:DeclaresFlushButKeeps", "-k", "subnormal")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert ("DeclaresFlushButKeeps-cpu-float32: subnormal_inputs keeps subnormals, though the adapter declares them "
+            "flushed in this dtype (flushes_subnormals)") in result.stdout, result.stdout[-3000:]
+
+
+def test_flushing_declared_for_an_undeclared_dtype_is_a_usage_error():
+    result = run_suite(f"{H}:FlushesAnUndeclaredDtype")
+    assert result.returncode == 4 and "flushes_subnormals must be {device: (dtype, ...)} naming declared" in \
+        result.stderr, result.stderr[-2000:]
