@@ -119,3 +119,15 @@ def test_a_known_deviation_list_starts_from_a_run_and_counts_only_once_filled_in
     filled = _plain("buggy_adapter:Float32Only", f"--xfails={draft}", pythonpath=path)
     assert filled.returncode == 0, filled.stdout[-3000:]
     assert re.search(r"verdict: Float32Only: CONFORMANT with \d+ known deviations", filled.stdout)
+
+
+def test_an_adapter_of_2d_arrays_only_gets_its_verdict_without_the_general_verbs(tmp_path):
+    """The example package holds 1-D and 2-D arrays only and leaves the general convolution, pooling
+    and the transposed convolution out of its manifest: those checks skip as not implemented (its
+    asarray is never a failure for a verb it does not declare), and the verdict stands."""
+    result = _plain("purepython_adapter:PurePythonBackend", "--device=cpu", f"--results-dir={tmp_path}", "-rs",
+                    pythonpath=str(ROOT / "examples" / "purepython-adapter" / "src"))
+    out = result.stdout
+    assert result.returncode == 0 and "verdict: purepython: CONFORMANT" in out, out[-3000:]
+    assert ("not implemented by the adapter: purepython.conv_general (the manifest agrees; its asarray does not "
+            "take the 4-D inputs") in out
