@@ -51,6 +51,10 @@ pytest_plugins = ["tests.records", "tests.deviations"]
 SELECTION = pytest.StashKey["Selection"]()
 
 
+#: (examples per generated property, seeded) for the header.
+GENERATED = pytest.StashKey[tuple]()
+
+
 @dataclass(frozen=True)
 class Target:
     """One backend, on one device, in one dtype, in one precision mode."""
@@ -158,6 +162,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conv-conformance", "conv-conformance target selection")
     group.addoption("--backend", dest="cc_backend", default=None, help=BACKEND_HELP)
     group.addoption("--device", dest="cc_device", default=None, choices=sorted(DEVICE_CHOICES), help=DEVICE_HELP)
+    group.addoption("--max-examples", dest="cc_max_examples", type=int, default=None,
+                    help="examples per generated property and target (env CONV_CONFORMANCE_MAX_EXAMPLES; default "
+                         f"{DEFAULT_MAX_EXAMPLES}; a deep run: 200 with --hypothesis-seed=N)")
     group.addoption("--precision", dest="cc_precision", default=None, choices=sorted(PRECISION_CHOICES),
                     help=PRECISION_HELP)
 
@@ -261,9 +268,62 @@ def _load(name: str) -> backends.Backend:
     return bk
 
 
+#: Examples per generated property and target by default: the whole CPU matrix within CI's budget.
+DEFAULT_MAX_EXAMPLES = 10
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTION] = _select(config)
     support.FULL_TRACEBACKS = config.getoption("verbose") > 0
+    _hypothesis_profile(config)
+
+
+def _hypothesis_profile(config: pytest.Config) -> None:
+    """The generated properties' settings: derandomized (the same draws for every backend and every run,
+    so a failure replays from its test id and the backends see identical inputs) unless a seed is
+    given; no example database (a CI run remembers nothing); no deadline (JAX compiles per shape)."""
+    from hypothesis import HealthCheck, Phase, settings
+
+    value = config.getoption("cc_max_examples")
+    if value is None:
+        env = os.environ.get("CONV_CONFORMANCE_MAX_EXAMPLES", "").strip()
+        try:
+            value = int(env) if env else DEFAULT_MAX_EXAMPLES
+        except ValueError:
+            raise pytest.UsageError(f"CONV_CONFORMANCE_MAX_EXAMPLES={env!r} is not a whole number") from None
+    if value < 1:
+        raise pytest.UsageError(f"--max-examples {value}: at least 1")
+    seeded = config.getoption("hypothesis_seed", None) is not None
+    # CONV_CONFORMANCE_SHRINK=0: report the first failing example as drawn (the harness's own tests run
+    # dozens of broken adapters, each failing at once; shrinking each would cost seconds per property).
+    shrink = os.environ.get("CONV_CONFORMANCE_SHRINK", "1").strip() != "0"
+    phases = [p for p in Phase if shrink or p not in (Phase.shrink, Phase.explain)]
+    settings.register_profile(
+        "conv-conformance", max_examples=value, derandomize=not seeded, database=None, deadline=None,
+        print_blob=True, phases=phases,
+        # The autouse fixtures (numerical setup, notes) wrap the whole test, all its examples, by design;
+        # geometries are rejected where invalid; JAX's per-shape compiling is slow by nature.
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                               HealthCheck.filter_too_much])
+    settings.load_profile("conv-conformance")
+    config.stash[GENERATED] = (value, seeded)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failure's notes (Hypothesis adds the falsifying example, its labelled draws and the spec case it
+    prints) kept in the report when the failure is a one-line message (``pytest.fail(pytrace=False)``,
+    which pytest shows without them)."""
+    report = yield
+    notes = getattr(call.excinfo.value, "__notes__", None) if call.excinfo is not None else None
+    if report.failed and notes:
+        text = "\n".join(str(n) for n in notes)
+        if isinstance(report.longrepr, str):
+            report.longrepr = f"{report.longrepr}\n{text}"
+        elif getattr(report.longrepr, "reprtraceback", None) is not None and \
+                getattr(report.longrepr.reprtraceback, "style", None) == "value":
+            report.longrepr.addsection("what Hypothesis drew", text)
+    return report
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -279,6 +339,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     import spec
 
     lines = [f"conv-conformance {spec.SUITE_VERSION}, spec {_said(spec.fingerprint)[:12]}, from {config.rootpath}"]
+    examples, seeded = config.stash.get(GENERATED, (None, False))
+    if examples:
+        lines.append(f"conv-conformance: generated cases: {examples} examples per property and target, "
+                     + ("seeded by --hypothesis-seed (replay: the same seed)" if seeded else
+                        "derandomized (replay: rerun the test id; randomize with --hypothesis-seed=N)"))
     for bk in sel.backends:
         devices = []
         for device in sel.devices:

@@ -167,6 +167,11 @@ class Backend:
     #: (FTZ/DAZ) instead of keeping them (IEEE 754).  The cases of the ``subnormals`` convention then
     #: expect the flushed values there, and the report shows the declaration.  Default: kept everywhere.
     flushes_subnormals: ClassVar[dict[str, tuple[str, ...]]] = {}
+    #: Combinations of named conventions where the framework is known to return wrong numbers:
+    #: ``((frozenset of conventions, upstream link), ...)``.  Each must be shown by a fixed case listed
+    #: in the adapter's known-deviation list; generated cases keep away from them (a known bug is a
+    #: fixed case with its entry, never an xfail inside a property).
+    known_wrong: ClassVar[tuple[tuple[frozenset, str], ...]] = ()
 
     def declares(self, verb: str, dtype: str) -> bool:
         """Whether the manifest holds ``verb`` to the spec in ``dtype`` (:attr:`verb_dtypes`)."""

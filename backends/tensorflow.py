@@ -40,6 +40,8 @@ class TensorflowBackend(Backend):
     verbs = VERBS
     # TensorFlow's CPU thread pools flush float32 and bfloat16 subnormals to zero (measured, TF 2.21).
     flushes_subnormals = {"cpu": ("float32", "bfloat16")}
+    # tf.nn.depthwise_conv2d with strides > 1 and dilations > 1 (spec/xfails/tensorflow.txt).
+    known_wrong = ((frozenset({"depthwise", "dilation_strided"}), "https://github.com/tensorflow/tensorflow/issues/100237"),)
     conventions = {
         "valid": "native: tf.nn.conv2d(padding='VALID')",
         "explicit": "native: padding=[[0, 0], [top, bottom], [left, right], [0, 0]]",
@@ -53,7 +55,8 @@ class TensorflowBackend(Backend):
         "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the float64 "
                   "gradient on the CPU: the groups one by one, concatenated, since Conv2DBackpropInput has no "
                   "grouped float64 CPU kernel; float16, bfloat16 and float32 have one)",
-        "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier)",
+        "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier); with unequal strides the "
+                     "grouped tf.nn.conv2d (DepthwiseConv2dNative takes equal strides only)",
         "reflect": "native: tf.pad(mode='REFLECT')", "symmetric": "native: tf.pad(mode='SYMMETRIC')",
         "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
         "circular": "emulated: tf.concat of wrapped slices (TF has no wrap mode)",
@@ -247,7 +250,9 @@ class TensorflowBackend(Backend):
             else:
                 native = [[0, 0], [t, b], [le, r], [0, 0]]
             rates = tuple(dilation)
-            depthwise = groups > 1 and groups == cin
+            # DepthwiseConv2dNative takes equal strides only ("Current implementation only supports equal
+            # length strides in the row and column dimensions"): other strides use the grouped tf.nn.conv2d.
+            depthwise = groups > 1 and groups == cin and stride[0] == stride[1]
             if depthwise:  # (C_in * m, 1, kh, kw) -> (kh, kw, C_in, m): output channel c*m + j
                 k = tf.transpose(tf.reshape(K, (cin, cout // cin, kh, kw)), (2, 3, 0, 1))
             else:

@@ -333,35 +333,49 @@ class GeneralExpectation:
 @functools.cache
 def _general_expectation(case_id: str, dtype: str, arithmetic: str) -> GeneralExpectation:
     case = find(case_id)
-    params = general.params_of(case.data["params"])
-    X, K = case.input("X"), case.input("K")
     dY = case.input("dY") if "dY" in case.data["inputs"] else None
-    rounded = [numerics.round_to(a, dtype) for a in (X, K)] + ([numerics.round_to(dY, dtype)] if dY is not None else [])
-    same = all(np.array_equal(r, a) for r, a in zip(rounded, (X, K, dY), strict=False))
+    stored = {"y": case.array("expected")}
+    if dY is not None:
+        stored["dX"], stored["dK"] = case.array("expected_grad", "dX"), case.array("expected_grad", "dK")
+    return general_arrays(case.input("X"), case.input("K"), dY, general.params_of(case.data["params"]), dtype,
+                          arithmetic, rule=case.data["tolerance"]["rule"], c=case.data["tolerance"].get("c", 1),
+                          stored=stored)
+
+
+def general_arrays(X, K, dY, params: dict, dtype: str, arithmetic: str | None = None, *, rule: str = "exact",
+                   c: float = 1, stored: dict | None = None) -> GeneralExpectation:
+    """Expected values and tolerances of a general convolution of these arrays in ``dtype``: the exact
+    result on the inputs rounded to ``dtype`` (``stored`` where the rounding changes nothing), and per
+    element 0 where no operation can round (``rule`` "exact"), else Higham's gamma bound, with n the
+    exact number of products behind the element plus one rounding."""
+    arithmetic = arithmetic or dtype
+    arrays = [a for a in (X, K, dY) if a is not None]
+    rounded = [numerics.round_to(a, dtype) for a in arrays]
+    same = stored is not None and all(np.array_equal(r, a) for r, a in zip(rounded, arrays, strict=True))
     Xr, Kr = rounded[0], rounded[1]
-    expected = {"y": case.array("expected") if same else general.conv(Xr, Kr, **params)}
+    expected = {"y": stored["y"] if same else general.conv(Xr, Kr, **params)}
     cout, cg, kh, kw = K.shape
     # Higham's bound per output element: a dot product of Cg*kh*kw terms, plus the final rounding.
     magnitudes = {"y": (general.magnitude(Xr, Kr, **params), cg * kh * kw + 1)}
     if dY is not None:
         dYr = rounded[2]
         if same:
-            expected["dX"], expected["dK"] = case.array("expected_grad", "dX"), case.array("expected_grad", "dK")
+            expected["dX"], expected["dK"] = stored["dX"], stored["dK"]
         else:
             expected["dX"], expected["dK"] = general.vjp(Xr, Kr, dYr, **params)
         mX, mK = general.vjp(np.abs(Xr), np.abs(Kr), np.abs(dYr), **params)
-        # dX sums at most (C_out/groups)*kh*kw products per input cell (more only where circular or
-        # reflected pads copy a cell: counted by taking every window); dK sums N*H_out*W_out products.
-        n_dx = (cout // params["groups"]) * kh * kw * (1 + (params["padding_mode"] != "zeros") * 4) + 1
-        n_dk = dY.shape[0] * dY.shape[2] * dY.shape[3] + 1
-        magnitudes["dX"], magnitudes["dK"] = (mX, n_dx), (mK, n_dk)
+        # The number of products behind each gradient element, counted exactly (all-ones operands): a
+        # padded copy of a cell (reflect, replicate, circular) adds its products to that cell.
+        nX, nK = general.vjp(np.ones_like(Xr), np.ones_like(Kr), np.ones_like(dYr), **params)
+        magnitudes["dX"] = (mX, int(nX.max(initial=0)) + 1)
+        magnitudes["dK"] = (mK, int(nK.max(initial=0)) + 1)
     tolerance = {}
     for key, (mag, n) in magnitudes.items():
         operands = (Xr, Kr) if key == "y" else ((rounded[2], Kr) if key == "dX" else (rounded[2], Xr))
-        if case.data["tolerance"]["rule"] == "exact" and numerics.rounding_free(mag, *operands, 0.0, arithmetic):
+        if rule == "exact" and numerics.rounding_free(mag, *operands, 0.0, arithmetic):
             tolerance[key] = np.zeros_like(expected[key])
         else:
-            tolerance[key] = case.data["tolerance"].get("c", 1) * numerics.gamma(n, arithmetic) * mag
+            tolerance[key] = c * numerics.gamma(max(n, 2), arithmetic) * mag
     return GeneralExpectation(
         numerics.container(X, dtype), numerics.container(K, dtype),
         None if dY is None else numerics.container(dY, dtype), params, expected, tolerance)
@@ -433,6 +447,6 @@ def fingerprint() -> str:
 __all__ = [
     "SUITE_VERSION", "fingerprint", "CASES_DIR", "SECTIONS", "Case", "Expectation", "SpecError",
     "all_cases", "by_op", "cases", "expectation", "find", "general", "general_expectation", "learning", "load",
-    "pool_expectation", "transpose_expectation",
+    "pool_expectation", "transpose_expectation", "general_arrays",
     "load_file", "numerics", "oracle",
 ]

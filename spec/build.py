@@ -442,6 +442,9 @@ def transposed():
                   "dilation (1, 2), crops (1, 0) and (0, 1)", ["transpose", "transpose_stride", "transpose_dilation",
                   "transpose_crop"], small_ints((2, 2, 3, 3)), small_ints((2, 3, 2, 3)), stride=[2, 1],
                   dilation=[1, 2], padding=[[1, 0], [0, 1]]),
+        transpose("conv_t_dilation_stride", "14.10, apache/mxnet#11203", "stride 2 and dilation 2 on the same axes "
+                  "(MXNet 1.9.1's CPU deconvolution places the copies wrongly)", ["transpose", "transpose_stride",
+                  "transpose_dilation"], X, K, stride=[2, 2], dilation=[2, 2]),
         transpose_error("conv_t_output_padding_too_large", research + ", case 26", "output_padding 2 with stride 2 "
                         "and dilation 1", ["transpose_crop"], X, ones, stride=[2, 2], padding=[[1, 1], [1, 1]],
                         output_padding=[2, 2]),

@@ -136,7 +136,7 @@ def pad(X: np.ndarray, p, mode: str) -> np.ndarray:
     """``X`` (N, C, H, W) padded on H and W, as an object array (exact values kept)."""
     (t, b), (le, r) = p
     nb, c, h, w = X.shape
-    out = np.empty((nb, c, h + t + b, w + le + r), dtype=object)
+    out = np.empty((nb, c, h + t + b, w + le + r), dtype=X.dtype)
     for i in range(h + t + b):
         si = _index(i - t, h, mode)
         for j in range(w + le + r):
@@ -149,13 +149,42 @@ def _exact(a: np.ndarray) -> np.ndarray:
     return np.vectorize(lambda v: Fraction(float(v)), otypes=[object])(np.asarray(a, dtype=np.float64))
 
 
+def _scale(a: np.ndarray, limit: int = 40) -> int | None:
+    """Smallest ``m`` with ``a * 2**m`` integer-valued (``None`` past ``limit``)."""
+    a = np.asarray(a, dtype=np.float64)
+    for m in range(limit):
+        scaled = a * 2.0**m
+        if np.array_equal(scaled, np.round(scaled)):
+            return m
+    return None
+
+
+def _fast(*arrays: np.ndarray, terms: int) -> bool:
+    """True when every array is a dyadic rational (an integer times ``2**-m``) and no sum of ``terms``
+    products of two of them, in those units, can reach 2**53: float64 then computes every product and
+    partial sum exactly, in any order, and the oracle need not use fractions (its fast path)."""
+    bound, largest = float(terms), []
+    for a in arrays:
+        m = _scale(a)
+        if m is None:
+            return False
+        largest.append(max(float(np.max(np.abs(np.asarray(a, dtype=np.float64)), initial=0.0)) * 2.0**m, 1.0))
+    largest.sort()
+    return bound * largest[-1] * (largest[-2] if len(largest) > 1 else 1.0) < 2.0**53
+
+
+def _numbers(a: np.ndarray, fast: bool) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64) if fast else _exact(a)
+
+
 def conv(X, K, *, stride=(1, 1), dilation=(1, 1), padding="valid", padding_mode="zeros", groups=1,
          exact: bool = False):
     """The exact general convolution, rounded once to float64 (``exact``: as Fractions)."""
     X, K = np.asarray(X, dtype=np.float64), np.asarray(K, dtype=np.float64)
     p, shape = check(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                      padding_mode=padding_mode, groups=groups)
-    Xp, Kf = pad(_exact(X), p, padding_mode), _exact(K)
+    fast = not exact and _fast(X, K, terms=int(np.prod(K.shape[1:])))
+    Xp, Kf = pad(_numbers(X, fast), p, padding_mode), _numbers(K, fast)
     (sh, sw), (dh, dw) = stride, dilation
     cout, cg, kh, kw = K.shape
     per = cout // groups
@@ -167,8 +196,27 @@ def conv(X, K, *, stride=(1, 1), dilation=(1, 1), padding="valid", padding_mode=
                 rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
                 cols = slice(j * sw, j * sw + dw * (kw - 1) + 1, dw)
                 window = Xp[:, first:first + cg, rows, cols]
-                Y[:, o, i, j] = (window * Kf[o]).sum(axis=(1, 2, 3))
+                Y[:, o, i, j] = (window.astype(Kf.dtype) * Kf[o]).sum(axis=(1, 2, 3))
     return Y if exact else Y.astype(np.float64)
+
+
+def conventions_of(x_shape, k_shape, params: dict) -> set[str]:
+    """The named conventions a general convolution exercises (for generated cases, which must keep to
+    what an adapter declares it gives)."""
+    pad, mode = params["padding"], params["padding_mode"]
+    strided, dilated = tuple(params["stride"]) != (1, 1), tuple(params["dilation"]) != (1, 1)
+    used = {"valid"} if pad == "valid" else ({pad} if isinstance(pad, str) else {"explicit"})
+    if isinstance(pad, str) and pad.startswith("same") and strided:
+        used.add("same_strided")
+    used |= {name for name, on in (("stride", strided), ("dilation", dilated), ("dilation_strided",
+                                                                                 strided and dilated)) if on}
+    if x_shape[1] != k_shape[0] or x_shape[0] > 1 or k_shape[2] != k_shape[3]:
+        used.add("channels")
+    if params["groups"] > 1:
+        used.add("depthwise" if params["groups"] == x_shape[1] else "groups")
+    if mode != "zeros":
+        used.add(mode)
+    return used
 
 
 def magnitude(X, K, **params) -> np.ndarray:
@@ -187,9 +235,12 @@ def vjp(X, K, dY, *, stride=(1, 1), dilation=(1, 1), padding="valid", padding_mo
     cout, cg, kh, kw = K.shape
     (sh, sw), (dh, dw), ((t, _), (le, _)) = stride, dilation, p
     per = cout // groups
-    Xf, Kf, G = _exact(X), _exact(K), _exact(dY)
-    dX = np.full(X.shape, Fraction(0), dtype=object)
-    dK = np.full(K.shape, Fraction(0), dtype=object)
+    dY = np.asarray(dY, dtype=np.float64)
+    fast = _fast(X, K, dY, terms=int(np.prod(dY.shape) * np.prod(K.shape)))
+    Xf, Kf, G = (_numbers(a, fast) for a in (X, K, dY))
+    zero = 0.0 if fast else Fraction(0)
+    dX = np.full(X.shape, zero, dtype=np.float64 if fast else object)
+    dK = np.full(K.shape, zero, dtype=np.float64 if fast else object)
     for o in range(cout):
         first = (o // per) * cg
         for i in range(shape[2]):

@@ -801,3 +801,40 @@ class FlushesSubnormalsUndeclared(NumpyBackend):
         X, K = (np.where(np.abs(a) < tiny, np.float32(0), a).astype(np.float32) for a in (X, K))
         Y = super().conv_general(X, K, **params)
         return np.where(np.abs(Y) < tiny, np.float32(0), Y).astype(np.float32)
+
+
+# -- mistakes only generated cases find (tests/test_generated.py) -----------------------------
+
+
+class WrongPastTile(NumpyBackend):
+    """A tiled implementation whose second tile is wrong: the kernel flipped once the input is wider than
+    10 columns (no fixed case is)."""
+
+    def conv_general(self, X, K, **params):
+        if X.shape[3] > 10:
+            K = K[:, :, ::-1, ::-1].copy()
+        return super().conv_general(X, K, **params)
+
+
+class TallKernelTransposed(NumpyBackend):
+    """A kernel taller than wide is read transposed (no fixed case has one)."""
+
+    def conv_general(self, X, K, **params):
+        if K.shape[2] > K.shape[3]:
+            K = K.transpose(0, 1, 3, 2).copy()
+        return super().conv_general(X, K, **params)
+
+
+class StrideResidueOffByOne(NumpyBackend):
+    """With a vertical stride of 3, the last output row is dropped when (n + pads - k_eff) % 3 == 2 (no
+    fixed case has that residue)."""
+
+    def conv_general(self, X, K, **params):
+        Y = super().conv_general(X, K, **params)
+        from backends.base import general_geometry
+
+        ((lo, hi), _), _ = general_geometry(X.shape, K.shape, **params)
+        span = X.shape[2] + lo + hi - params["dilation"][0] * (K.shape[2] - 1) - 1
+        if params["stride"][0] == 3 and span % 3 == 2 and Y.shape[2] > 1:
+            Y = Y[:, :, :-1]
+        return Y

@@ -225,3 +225,23 @@ def test_flushing_declared_for_an_undeclared_dtype_is_a_usage_error():
     result = run_suite(f"{H}:FlushesAnUndeclaredDtype")
     assert result.returncode == 4 and "flushes_subnormals must be {device: (dtype, ...)} naming declared" in \
         result.stderr, result.stderr[-2000:]
+
+
+def test_every_known_wrong_combination_is_shown_by_a_listed_fixed_case():
+    """An adapter's known_wrong combinations (which generated cases keep away from) are each shown by a
+    fixed case whose conventions include them, listed in that adapter's known-deviation file with the
+    same upstream link: a known bug is seen in the matrix, never hidden inside a property."""
+    import backends
+    from tests.deviations import DEFAULT_DIR
+
+    cases = spec.cases("conventions")
+    checked = 0
+    for name in backends.builtin_names():
+        cls = backends.resolve(name)
+        for combo, link in cls.known_wrong:
+            shown = [c.id for c in cases if combo <= set(c.data["conventions"])]
+            listed = (DEFAULT_DIR / f"{name}.txt").read_text() if (DEFAULT_DIR / f"{name}.txt").is_file() else ""
+            assert shown and any(f"-{case_id}]" in listed for case_id in shown), (name, sorted(combo), shown)
+            assert link in listed, (name, link)
+            checked += 1
+    assert checked >= 2

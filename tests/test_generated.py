@@ -1,0 +1,231 @@
+"""Generated cases: Hypothesis draws general convolutions (spec/general.py) and checks properties of the
+adapter's results against the exact oracle and against each other.
+
+Every draw is labelled; array values come from a drawn seed, so shrinking works on the geometry and
+the seed, and the spec case printed with a failure holds the values themselves.  Integer inputs in
+[-3, 3] keep every partial sum exact in every dtype (at most 2 * 3 * 3 * 9 = 162 < 256, bfloat16's
+exact range), so the oracle comparison has tolerance zero and cannot be flaky; float draws keep
+magnitudes in [0.5, 1] (no subnormals: a fixed case documents who flushes them) and use the error
+model's tolerance.  Runs are derandomized (the same draws for every backend, every run);
+``--max-examples`` (env ``CONV_CONFORMANCE_MAX_EXAMPLES``) sets the depth and
+``--hypothesis-seed=N`` randomizes a deep run.  A failure is shrunk, printed with its draws and with
+a spec-ready JSON case to add under ``spec/cases/`` as a fixed regression, and the verdict's
+``reproduce:`` line replays it.  Draws keep away from the conventions an adapter declares unsupported.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, note
+from hypothesis import strategies as st
+from hypothesis.control import current_build_context
+
+import spec
+from spec import general
+from tests import support
+
+#: Sides drawn from a small set: JAX and TensorFlow compile per shape.  11 is past a 10-wide tile.
+SIDES = (3, 4, 5, 7, 8, 11)
+
+
+@st.composite
+def geometries(draw, *, groups: bool = True, modes: bool = True, gaps: frozenset = frozenset()
+               ) -> tuple[tuple, tuple, dict]:
+    """(X shape, K shape, parameters) of a valid general convolution that needs none of ``gaps``
+    (the conventions the adapter declares unsupported)."""
+    g = draw(st.sampled_from((1, 1, 2, 3) if groups else (1,)), label="groups")
+    cg = draw(st.integers(1, 2), label="C_in per group")
+    per = draw(st.integers(1, 2), label="C_out per group")
+    n = draw(st.integers(1, 3), label="N")
+    h, w = draw(st.sampled_from(SIDES), label="H"), draw(st.sampled_from(SIDES), label="W")
+    kh, kw = draw(st.integers(1, 3), label="kh"), draw(st.integers(1, 3), label="kw")
+    stride = (draw(st.integers(1, 3), label="stride h"), draw(st.integers(1, 3), label="stride w"))
+    dilation = (draw(st.integers(1, 2), label="dilation h"), draw(st.integers(1, 2), label="dilation w"))
+    pads = st.tuples(st.integers(0, 2), st.integers(0, 2))
+    padding = draw(st.one_of(st.sampled_from(("valid", "same", "same_lower")), st.tuples(pads, pads)),
+                   label="padding")
+    mode = draw(st.sampled_from(general.PADDING_MODES if modes else ("zeros",)), label="padding mode")
+    params = {"stride": stride, "dilation": dilation, "padding": padding, "padding_mode": mode, "groups": g}
+    x_shape, k_shape = (n, cg * g, h, w), (per * g, cg, kh, kw)
+    try:
+        general.check(x_shape, k_shape, **params)
+    except general.ConvError:
+        assume(False)
+    assume(not general.conventions_of(x_shape, k_shape, params) & gaps)
+    return x_shape, k_shape, params
+
+
+def _used(x_shape, k_shape, params, transpose: bool = False) -> set:
+    used = general.conventions_of(x_shape, k_shape, params)
+    if transpose:
+        used |= {"transpose"} | {name for name, on in (("transpose_stride", tuple(params["stride"]) != (1, 1)),
+                                                       ("transpose_dilation", tuple(params["dilation"]) != (1, 1)))
+                                 if on}
+    return used
+
+
+def gaps(target) -> frozenset:
+    """The conventions the adapter declares unsupported: generated cases keep away from them."""
+    declared = getattr(target.backend, "conventions", None) or {}
+    return frozenset(c for c, w in declared.items() if isinstance(w, str) and w.lower().startswith("unsupported"))
+
+
+def keep_away(target, used: set) -> None:
+    """Reject a draw that needs a convention the adapter declares unsupported, or a combination it lists
+    as known to be wrong (``known_wrong``: shown by a fixed case and its known-deviation entry)."""
+    assume(not used & gaps(target))
+    assume(not any(combo <= used for combo, _ in getattr(target.backend, "known_wrong", ())))
+
+
+def integers(draw, shape, label, bound=3) -> np.ndarray:
+    """Integers in [-bound, bound] from a drawn seed: Hypothesis shrinks the geometry and the seed (one
+    draw, not one per element, which keeps shrinking fast); the printed spec case holds the values."""
+    seed = draw(st.integers(0, 2**32 - 1), label=f"{label} (seed)")
+    return np.random.default_rng(seed).integers(-bound, bound + 1, shape).astype(np.float64)
+
+
+def halves_to_ones(draw, shape, label) -> np.ndarray:
+    """float32 values with magnitudes in [0.5, 1] and random signs, from a drawn seed."""
+    seed = draw(st.integers(0, 2**32 - 1), label=f"{label} (seed)")
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.5, 1.0, shape) * rng.choice((-1.0, 1.0), shape)
+    return values.astype(np.float32).astype(np.float64)
+
+
+def spec_case(X, K, params, dY=None) -> str:
+    """The failing draw as a spec case (spec/build.py's ``general`` writes the expected values)."""
+    kw = {k: (list(map(list, v)) if k == "padding" and not isinstance(v, str) else
+              (list(v) if isinstance(v, tuple) else v)) for k, v in params.items()}
+    case = {"id": "generated_regression", "kind": "general", "source": "a generated case (tests/test_generated.py)",
+            "description": "<what it shows>", "conventions": [c for c in general.CONVENTIONS
+                                                              if c in general.conventions_of(X.shape, K.shape, params)],
+            "inputs": {"X": X.tolist(), "K": K.tolist()},
+            "params": kw, "expected": general.conv(X, K, **params).tolist(),
+            "tolerance": {"rule": "exact", "why": "integer data whose partial sums the dtype holds exactly"}}
+    if dY is not None:
+        case["inputs"]["dY"] = dY.tolist()
+    return json.dumps(case)
+
+
+def _draw_case(data, target, **kw):
+    x_shape, k_shape, params = data.draw(geometries(gaps=gaps(target), **kw), label="geometry")
+    keep_away(target, _used(x_shape, k_shape, params))
+    X = integers(data.draw, x_shape, "X")
+    K = integers(data.draw, k_shape, "K")
+    note(f"as a spec case (add under spec/cases/ as a fixed regression):\n{spec_case(X, K, params)}")
+    return X, K, params
+
+
+def _conforms(target, actual, X, K, params, what):
+    exp = spec.general_arrays(X, K, None, params, target.dtype, target.arithmetic)
+    # The named mistakes only for the example that is reported (the shrunk one), not for every
+    # example tried while shrinking.
+    final = current_build_context().is_final
+    hyp = support.general_hypotheses(exp.X.astype(float), exp.K.astype(float), params, exp.expected["y"]) \
+        if final else {}
+    support._general_shape(target, actual, exp.expected["y"], hyp, what, exp.X, exp.K, params)
+    support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"], what=what,
+                            hypotheses=hyp)
+
+
+def _run(target, X, K, params, **change):
+    Xn, Kn = support.native(target, "conv_general", X, K)
+    return support.call(target.backend, "conv_general", Xn, Kn, **{**params, **change})
+
+
+@given(data=st.data())
+def test_generated_conv_matches_the_oracle(target, data):
+    """Any valid geometry, any padding mode: the exact result, and the output-shape law."""
+    X, K, params = _draw_case(data, target)
+    _conforms(target, _run(target, X, K, params), X, K, params, f"conv_general on a generated case ({target.id})")
+
+
+@given(data=st.data())
+def test_generated_same_is_its_explicit_padding(target, data):
+    """'same' and 'same_lower' equal their explicit pads (TF's rule), and zero pre-padding then 'valid'."""
+    X, K, params = _draw_case(data, target, modes=False)
+    assume(params["padding"] in ("same", "same_lower"))
+    pads, _ = general.check(X.shape, K.shape, **params)
+    word = _run(target, X, K, params)
+    what = f"conv_general, '{params['padding']}' against the explicit pads {pads} ({target.id})"
+    _conforms(target, _run(target, X, K, params, padding=pads), X, K, params, what)
+    _conforms(target, word, X, K, params, f"conv_general '{params['padding']}' ({target.id})")
+    padded = np.pad(X, ((0, 0), (0, 0), *pads))
+    _conforms(target, _run(target, padded, K, params, padding="valid"), X, K, params,
+              f"conv_general 'valid' on the zero-padded input ({target.id})")
+
+
+@given(data=st.data())
+def test_generated_groups_are_concatenated_convolutions(target, data):
+    """A grouped convolution is the concatenation of its groups' convolutions."""
+    X, K, params = _draw_case(data, target)
+    g = params["groups"]
+    assume(g > 1)
+    bk = target.backend
+    cg, per = X.shape[1] // g, K.shape[0] // g
+    whole = support.read_result(target, _run(target, X, K, params), what="conv_general, grouped")
+    for i in range(g):
+        part = _run(target, X[:, i * cg:(i + 1) * cg], K[i * per:(i + 1) * per], params, groups=1)
+        got = np.asarray(bk.to_numpy(part), dtype=np.float64)
+        support.check(got.shape == whole[:, i * per:(i + 1) * per].shape and np.array_equal(
+            got, whole[:, i * per:(i + 1) * per]), f"group {i} of {g}: the grouped convolution's output channels "
+                      f"{i * per}..{(i + 1) * per - 1} differ from the convolution of that group alone ({target.id})")
+
+
+@given(data=st.data())
+def test_generated_conv_is_linear(target, data):
+    """conv(X1 + X2) = conv(X1) + conv(X2), exactly (integers in [-1, 1] keep every sum exact)."""
+    x_shape, k_shape, params = data.draw(geometries(gaps=gaps(target)), label="geometry")
+    keep_away(target, _used(x_shape, k_shape, params))
+    X1, X2 = integers(data.draw, x_shape, "X1", 1), integers(data.draw, x_shape, "X2", 1)
+    K = integers(data.draw, k_shape, "K")
+    bk = target.backend
+    one, two, both = (np.asarray(bk.to_numpy(_run(target, a, K, params)), dtype=np.float64) for a in (X1, X2, X1 + X2))
+    support.check(np.array_equal(one + two, both), f"conv_general is not linear in X ({target.id}): conv(X1 + X2) "
+                  f"differs from conv(X1) + conv(X2) by up to {np.abs(one + two - both).max():.3g}")
+
+
+@given(data=st.data())
+def test_generated_transpose_is_the_input_gradient(target, data):
+    """The transposed convolution of dY, cropped by the pads, is the convolution's input gradient: the
+    adapter's two verbs against each other and against the oracle."""
+    x_shape, k_shape, params = data.draw(geometries(groups=False, modes=False, gaps=gaps(target)), label="geometry")
+    keep_away(target, _used(x_shape, k_shape, params, transpose=True))
+    X, K = integers(data.draw, x_shape, "X"), integers(data.draw, k_shape, "K")
+    pads, y_shape = general.check(x_shape, k_shape, **params)
+    dY = integers(data.draw, y_shape, "dY", 1)
+    note(f"as a spec case:\n{spec_case(X, K, params, dY)}")
+    rest = tuple((n + lo + hi - d * (k - 1) - 1) % s for n, (lo, hi), k, s, d
+                 in zip(x_shape[2:], pads, k_shape[2:], params["stride"], params["dilation"], strict=True))
+    exp = spec.general_arrays(X, K, dY, params, target.dtype, target.arithmetic)
+    Yn, Kn = support.native(target, "conv_transpose", dY, K)
+    actual = support.call(target.backend, "conv_transpose", Yn, Kn, stride=params["stride"],
+                          dilation=params["dilation"], padding=pads, output_padding=rest)
+    support.assert_conforms(target, actual, exp.expected["dX"], tolerance=exp.tolerance["dX"],
+                            what=f"conv_transpose of dY, the adjoint of conv_general ({target.id})")
+
+
+@given(data=st.data())
+def test_generated_floats_within_the_error_bound(target, data):
+    """Float inputs (0.5 <= |x| <= 1: no subnormals) within the error model's tolerance of the exact result."""
+    x_shape, k_shape, params = data.draw(geometries(gaps=gaps(target)), label="geometry")
+    keep_away(target, _used(x_shape, k_shape, params))
+    # Magnitudes in [0.5, 1] with either sign: no subnormal input, product or (float16) result can arise
+    # except by cancellation, where the bound (gamma_n times at least 0.25) dwarfs any underflow.
+    X, K = halves_to_ones(data.draw, x_shape, "X"), halves_to_ones(data.draw, k_shape, "K")
+    exp = spec.general_arrays(X, K, None, params, target.dtype, target.arithmetic, rule="error_bound")
+    actual = _run(target, exp.X.astype(np.float64), exp.K.astype(np.float64), params)
+    support._general_shape(target, actual, exp.expected["y"], {}, f"conv_general on generated floats ({target.id})",
+                           exp.X, exp.K, params)
+    support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"],
+                            what=f"conv_general on generated floats ({target.id})")
+
+
+GENERATED = ("test_generated_conv_matches_the_oracle", "test_generated_same_is_its_explicit_padding",
+             "test_generated_groups_are_concatenated_convolutions", "test_generated_conv_is_linear",
+             "test_generated_transpose_is_the_input_gradient", "test_generated_floats_within_the_error_bound")
+
+pytestmark = pytest.mark.generated
