@@ -114,6 +114,13 @@ def pool_geometry(x_shape, **params):
         raise ValueError(str(exc)) from None
 
 
+def pool_overhang(x_shape, pads, window, stride, out_shape) -> tuple[int, int]:
+    """Per axis, the cells past the padded extent that the last (ceil-mode) pooling window covers:
+    never picked, never counted.  Adapters pad them where their framework has no ceil mode."""
+    return tuple(max((o - 1) * s + k - (n + lo + hi), 0) for o, s, k, n, (lo, hi)
+                 in zip(out_shape[2:], stride, window, x_shape[2:], pads, strict=True))
+
+
 def transpose_geometry(x_shape, k_shape, **params):
     """``(crops, output shape)`` of a transposed convolution (:meth:`Backend.conv_transpose`), or
     ``ValueError`` naming the rule its parameters break (``spec.general.transpose_check``)."""

@@ -26,6 +26,7 @@ from backends.base import (
     general_geometry,
     output_shape,
     pool_geometry,
+    pool_overhang,
     transpose_geometry,
 )
 
@@ -247,9 +248,8 @@ class JaxBackend(Backend):
                                     ceil_mode=ceil_mode, count_include_pad=count_include_pad)
         if padding == "same":  # lax's own reading of 'SAME', checked against the spec's pads
             pads = tuple(lax.padtype_to_pads(X.shape[2:], window, stride, "SAME"))
-        (h, w), (kh, kw), (sh, sw), (ho, wo) = X.shape[2:], window, stride, shape[2:]
-        over = [max((o - 1) * s + k - (n + lo + hi), 0) for o, s, k, n, (lo, hi)
-                in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+        (h, w), (kh, kw), (sh, sw) = X.shape[2:], window, stride
+        over = pool_overhang(X.shape, pads, window, stride, shape)
         full = ((0, 0), (0, 0), (pads[0][0], pads[0][1] + over[0]), (pads[1][0], pads[1][1] + over[1]))
         dims, steps = (1, 1, kh, kw), (1, 1, sh, sw)
         if kind == "max":

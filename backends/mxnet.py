@@ -19,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import VERBS, Backend, Trajectory, confirm, general_geometry, pool_geometry, transpose_geometry
+from backends.base import (
+    VERBS,
+    Backend,
+    Trajectory,
+    confirm,
+    general_geometry,
+    pool_geometry,
+    pool_overhang,
+    transpose_geometry,
+)
 
 
 class MxnetBackend(Backend):
@@ -213,8 +222,7 @@ class MxnetBackend(Backend):
         plain = [-(-(n + lo + hi - k) // s_) + 1 for n, (lo, hi), k, s_ in zip((h, w), pads, (kh, kw), (sh, sw),
                                                                             strict=True)]
         if ceil_mode and plain != [ho, wo]:
-            over = [max((o - 1) * s_ + k - (n + lo + hi), 0) for o, s_, k, n, (lo, hi)
-                    in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+            over = pool_overhang(X.shape, pads, window, stride, shape)
             b, r, convention = b + over[0], r + over[1], "valid"
             if kind == "avg":  # the overhang is outside the padded extent: never counted
                 return self._sums_over_counts(X, (t, b), (le, r), over, count_include_pad, args)

@@ -20,6 +20,7 @@ from backends.base import (
     general_geometry,
     output_shape,
     pool_geometry,
+    pool_overhang,
     transpose_geometry,
 )
 
@@ -191,7 +192,7 @@ class NumpyBackend(Backend):
                                     ceil_mode=ceil_mode, count_include_pad=count_include_pad)
         ((t, b), (le, r)), (h, w), (kh, kw), (sh, sw), (ho, wo) = pads, X.shape[2:], window, stride, shape[2:]
         # Cells past the padded extent, where a ceil-mode window overhangs: never picked, never counted.
-        eh, ew = max((ho - 1) * sh + kh - (h + t + b), 0), max((wo - 1) * sw + kw - (w + le + r), 0)
+        eh, ew = pool_overhang(X.shape, pads, window, stride, shape)
         fill = -np.inf if kind == "max" else 0
         Xp = np.pad(X, ((0, 0), (0, 0), (t, b + eh), (le, r + ew)), constant_values=fill)
         windows = np.lib.stride_tricks.sliding_window_view(Xp, (kh, kw), axis=(2, 3))[:, :, ::sh, ::sw][:, :, :ho, :wo]

@@ -25,6 +25,7 @@ from backends.base import (
     general_geometry,
     output_shape,
     pool_geometry,
+    pool_overhang,
     transpose_geometry,
 )
 
@@ -285,7 +286,7 @@ class TensorflowBackend(Backend):
         tf = self.lib
         pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
                                     ceil_mode=ceil_mode, count_include_pad=count_include_pad)
-        (h, w), (kh, kw), (sh, sw), (ho, wo) = X.shape[2:], window, stride, shape[2:]
+        (h, w), (kh, kw), (sh, sw) = X.shape[2:], window, stride
         with tf.device(X.device):
             x = tf.transpose(X, (0, 2, 3, 1))
             args = {"ksize": (kh, kw), "strides": (sh, sw)}
@@ -294,8 +295,7 @@ class TensorflowBackend(Backend):
             if native:
                 pool = tf.nn.max_pool2d if kind == "max" else tf.nn.avg_pool2d
                 return tf.transpose(pool(x, padding=padding.upper(), **args), (0, 3, 1, 2))
-            over = [max((o - 1) * s + k - (n + lo + hi), 0) for o, s, k, n, (lo, hi)
-                    in zip((ho, wo), (sh, sw), (kh, kw), (h, w), pads, strict=True)]
+            over = pool_overhang(X.shape, pads, window, stride, shape)
             full = [[0, 0], [pads[0][0], pads[0][1] + over[0]], [pads[1][0], pads[1][1] + over[1]], [0, 0]]
             if kind == "max":
                 y = tf.nn.max_pool2d(tf.pad(x, full, constant_values=float("-inf")), padding="VALID", **args)

@@ -433,6 +433,16 @@ def conv_transpose(X, K, *, stride=(1, 1), dilation=(1, 1), padding=((0, 0), (0,
     return Y[:, :, t:full_h - b, le:full_w - r].astype(np.float64)
 
 
+def adjoint_crops(x_shape, k_shape, params: dict) -> tuple:
+    """``(crops, output_padding)`` under which ``conv_transpose(dY, K)`` is the input gradient of
+    ``conv(X, K, **params)`` (zero padding, one group): the convolution's pads, and the trailing
+    cells that no window reached."""
+    pads, _ = check(x_shape, k_shape, **params)
+    rest = tuple((n + lo + hi - d * (k - 1) - 1) % s for n, (lo, hi), k, s, d
+                 in zip(x_shape[2:], pads, k_shape[2:], params["stride"], params["dilation"], strict=True))
+    return pads, rest
+
+
 def transpose_params_of(data: dict) -> dict:
     padding = data.get("padding", [[0, 0], [0, 0]])
     return {"stride": tuple(data.get("stride", (1, 1))), "dilation": tuple(data.get("dilation", (1, 1))),

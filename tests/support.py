@@ -407,6 +407,46 @@ def unsupported(bk, case: spec.Case) -> dict[str, str]:
             if isinstance(declared.get(c), str) and declared[c].lower().startswith("unsupported")}
 
 
+def _call_case(target, case: spec.Case, verb: str, *arrays, **params):
+    """``(result, gaps)``: ``verb`` on the case's arrays.  Where the case needs conventions the adapter
+    declares unsupported (``gaps``), an exception confirms the declaration: a skip that says so."""
+    __tracebackhide__ = True
+    bk = target.backend
+    gaps = unsupported(bk, case)
+    native_arrays = native(target, verb, *arrays)
+    try:
+        return call(bk, verb, *native_arrays, **params, expect_error=bool(gaps), gap=bool(gaps)), gaps
+    except Exception as exc:
+        if not gaps:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.{verb} "
+             f"raised {type(exc).__name__}: {first}")
+
+
+def _gaps_conform(target, what: str, gaps: dict, give: str = "it") -> None:
+    """A result that conforms where the adapter declared the convention unsupported: an unexpected pass."""
+    if gaps:
+        note(unexpected=f"{target.id}: {what}, though the adapter declares {', '.join(gaps)} unsupported "
+                        f"(conventions): say how it gives {give}")
+
+
+def _check_error_case(target, case: spec.Case, verb: str, params: dict, advice: str, **arrays) -> None:
+    """Invalid parameters must raise, never return a result: any clear error will do."""
+    __tracebackhide__ = True
+    try:
+        result = call(target.backend, verb, *native(target, verb, *arrays.values()), **params, expect_error=True)
+    except Exception:
+        return
+    try:
+        shape = _fmt(np.shape(target.backend.to_numpy(result)))
+    except Exception:
+        shape = "(unreadable)"
+    given = ", ".join(f"{name} {_fmt(a.shape)}" for name, a in arrays.items())
+    pytest.fail(f"{verb} on {case.id}: {given}, {params}: the spec says this is an error ({case.data['error']}), "
+                f"but the adapter returned an array of shape {shape}{advice}", pytrace=False)
+
+
 def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
     """The outputs that the usual mistakes of a general convolution would produce on these inputs:
     the extra pixel at the wrong end, ``k//2`` padding under a stride, F.pad's width-first order,
@@ -457,14 +497,17 @@ def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np
                                                              and np.array_equal(alt, expected))}
 
 
-def _general_shape(target, actual, expected: np.ndarray, hyp: dict, what: str, X, K, params) -> None:
-    """A wrong output shape, named by every mistake that predicts it."""
+def _general_shape(target, actual, expected: np.ndarray, hyp: dict, what: str, X, K, params) -> np.ndarray:
+    """The result's values; a wrong output shape fails, named by every mistake that predicts it (``K``
+    None: an operation without a kernel)."""
     __tracebackhide__ = True
     got = read_result(target, actual, what=what)
     if got.shape != expected.shape:
         named = [name for name, alt in hyp.items() if alt.shape == got.shape]
-        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X {_fmt(X.shape)}, "
-                    f"K {_fmt(K.shape)} and {params}{fits(named)}", pytrace=False)
+        kernel = "" if K is None else f", K {_fmt(K.shape)}"
+        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X {_fmt(X.shape)}"
+                    f"{kernel} and {params}{fits(named)}", pytrace=False)
+    return got
 
 
 def check_general(target, case: spec.Case) -> None:
@@ -474,17 +517,8 @@ def check_general(target, case: spec.Case) -> None:
     __tracebackhide__ = True
     exp = spec.general_expectation(case, target.dtype, target.arithmetic)
     bk = target.backend
-    gaps = unsupported(bk, case)
-    X, K = native(target, "conv_general", exp.X, exp.K)
     what = f"conv_general on {case.id} ({target.id})"
-    try:
-        actual = call(bk, "conv_general", X, K, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
-    except Exception as exc:
-        if not gaps:
-            raise
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_general "
-             f"raised {type(exc).__name__}: {first}")
+    actual, gaps = _call_case(target, case, "conv_general", exp.X, exp.K, **exp.params)
     Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
     expected = exp.expected["y"]
     hyp = general_hypotheses(Xv, Kv, exp.params, expected)
@@ -508,26 +542,14 @@ def check_general(target, case: spec.Case) -> None:
     if "subnormals" not in case.data["conventions"]:  # flushed and kept differ by declaration: not compared
         note(**{"output:conv_general": np.asarray(bk.to_numpy(actual), dtype=np.float64)})
     assert_conforms(target, actual, expected, tolerance=tolerance, what=what, hypotheses=hyp)
-    if gaps:
-        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
-                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+    _gaps_conform(target, f"{case.id} conforms", gaps)
 
 
 def check_general_vjp(target, case: spec.Case) -> None:
     """``conv_general_vjp``: both gradients, each against the exact one."""
     __tracebackhide__ = True
     exp = spec.general_expectation(case, target.dtype, target.arithmetic)
-    bk = target.backend
-    gaps = unsupported(bk, case)
-    X, K, dY = native(target, "conv_general_vjp", exp.X, exp.K, exp.dY)
-    try:
-        result = call(bk, "conv_general_vjp", X, K, dY, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
-    except Exception as exc:
-        if not gaps:
-            raise
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_general_vjp "
-             f"raised {type(exc).__name__}: {first}")
+    result, gaps = _call_case(target, case, "conv_general_vjp", exp.X, exp.K, exp.dY, **exp.params)
     check(isinstance(result, tuple | list) and len(result) == 2,
           f"conv_general_vjp on {case.id}: returned {type(result).__name__}, not the pair (dX, dK)")
     for name, actual in zip(("dX", "dK"), result, strict=True):
@@ -541,29 +563,16 @@ def check_general_vjp(target, case: spec.Case) -> None:
         note(**{f"output:{name}": got})
         assert_conforms(target, actual, exp.expected[name], tolerance=exp.tolerance[name], what=what,
                         hypotheses={k: v for k, v in other.items() if v.shape == got.shape})
-    if gaps:
-        note(unexpected=f"{target.id}: the gradients of {case.id} conform, though the adapter declares "
-                        f"{', '.join(gaps)} unsupported (conventions): say how it gives them")
+    _gaps_conform(target, f"the gradients of {case.id} conform", gaps, give="them")
 
 
 def check_general_error(target, case: spec.Case) -> None:
     """Invalid parameters must raise, never return a result."""
     __tracebackhide__ = True
-    params = spec.general.params_of(case.data["params"])
-    X, K = case.input("X"), case.input("K")
-    try:
-        result = call(target.backend, "conv_general", *native(target, "conv_general", X, K), **params,
-                      expect_error=True)
-    except Exception:
-        return  # any clear error will do
-    try:
-        shape = _fmt(np.shape(target.backend.to_numpy(result)))
-    except Exception:
-        shape = "(unreadable)"
-    pytest.fail(f"conv_general on {case.id}: X {_fmt(X.shape)}, K {_fmt(K.shape)}, {params}: the spec says this is "
-                f"an error ({case.data['error']}), but the adapter returned an array of shape {shape}. Frameworks "
-                "differ in what they refuse (an empty array, periodic reflection, a silently accepted negative "
-                "pad): call backends.base.general_geometry first, which raises ValueError", pytrace=False)
+    _check_error_case(target, case, "conv_general", spec.general.params_of(case.data["params"]),
+                      ". Frameworks differ in what they refuse (an empty array, periodic reflection, a silently "
+                      "accepted negative pad): call backends.base.general_geometry first, which raises ValueError",
+                      X=case.input("X"), K=case.input("K"))
 
 
 def pool_hypotheses(X, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
@@ -607,48 +616,20 @@ def check_pool(target, case: spec.Case) -> None:
     convention the adapter declares unsupported may raise (a skip that says so)."""
     __tracebackhide__ = True
     exp = spec.pool_expectation(case, target.dtype, target.arithmetic)
-    bk = target.backend
-    gaps = unsupported(bk, case)
-    (X,) = native(target, "pool2d", exp.X)
     what = f"pool2d on {case.id} ({target.id})"
-    try:
-        actual = call(bk, "pool2d", X, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
-    except Exception as exc:
-        if not gaps:
-            raise
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.pool2d raised "
-             f"{type(exc).__name__}: {first}")
+    actual, gaps = _call_case(target, case, "pool2d", exp.X, **exp.params)
     Xv = exp.X.astype(np.float64)
     expected = exp.expected["y"]
     hyp = pool_hypotheses(Xv, exp.params, expected)
-    got = read_result(target, actual, what=what)
-    if got.shape != expected.shape:
-        named = [name for name, alt in hyp.items() if alt.shape == got.shape]
-        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X "
-                    f"{_fmt(Xv.shape)} and {exp.params}{fits(named)}", pytrace=False)
-    note(**{"output:pool2d": got})
+    note(**{"output:pool2d": _general_shape(target, actual, expected, hyp, what, Xv, None, exp.params)})
     assert_conforms(target, actual, expected, tolerance=exp.tolerance["y"], what=what, hypotheses=hyp)
-    if gaps:
-        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
-                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+    _gaps_conform(target, f"{case.id} conforms", gaps)
 
 
 def check_pool_error(target, case: spec.Case) -> None:
     __tracebackhide__ = True
-    params = spec.general.pool_params_of(case.data["params"])
-    X = case.input("X")
-    try:
-        result = call(target.backend, "pool2d", *native(target, "pool2d", X), **params, expect_error=True)
-    except Exception:
-        return
-    try:
-        shape = _fmt(np.shape(target.backend.to_numpy(result)))
-    except Exception:
-        shape = "(unreadable)"
-    pytest.fail(f"pool2d on {case.id}: X {_fmt(X.shape)}, {params}: the spec says this is an error "
-                f"({case.data['error']}), but the adapter returned an array of shape {shape}: call "
-                "backends.base.pool_geometry first, which raises ValueError", pytrace=False)
+    _check_error_case(target, case, "pool2d", spec.general.pool_params_of(case.data["params"]),
+                      ": call backends.base.pool_geometry first, which raises ValueError", X=case.input("X"))
 
 
 def transpose_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np.ndarray]:
@@ -681,49 +662,21 @@ def check_transpose(target, case: spec.Case) -> None:
     unsupported may raise (a skip that says so)."""
     __tracebackhide__ = True
     exp = spec.transpose_expectation(case, target.dtype, target.arithmetic)
-    bk = target.backend
-    gaps = unsupported(bk, case)
-    X, K = native(target, "conv_transpose", exp.X, exp.K)
     what = f"conv_transpose on {case.id} ({target.id})"
-    try:
-        actual = call(bk, "conv_transpose", X, K, **exp.params, expect_error=bool(gaps), gap=bool(gaps))
-    except Exception as exc:
-        if not gaps:
-            raise
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
-        skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.conv_transpose "
-             f"raised {type(exc).__name__}: {first}")
+    actual, gaps = _call_case(target, case, "conv_transpose", exp.X, exp.K, **exp.params)
     Xv, Kv = exp.X.astype(np.float64), exp.K.astype(np.float64)
     expected = exp.expected["y"]
     hyp = transpose_hypotheses(Xv, Kv, exp.params, expected)
-    got = read_result(target, actual, what=what)
-    if got.shape != expected.shape:
-        named = [name for name, alt in hyp.items() if alt.shape == got.shape]
-        pytest.fail(f"{what}: output shape {_fmt(got.shape)}, expected {_fmt(expected.shape)} for X {_fmt(Xv.shape)},"
-                    f" K {_fmt(Kv.shape)} and {exp.params}{fits(named)}", pytrace=False)
-    note(**{"output:conv_transpose": got})
+    note(**{"output:conv_transpose": _general_shape(target, actual, expected, hyp, what, Xv, Kv, exp.params)})
     assert_conforms(target, actual, expected, tolerance=exp.tolerance["y"], what=what, hypotheses=hyp)
-    if gaps:
-        note(unexpected=f"{target.id}: {case.id} conforms, though the adapter declares "
-                        f"{', '.join(gaps)} unsupported (conventions): say how it gives it")
+    _gaps_conform(target, f"{case.id} conforms", gaps)
 
 
 def check_transpose_error(target, case: spec.Case) -> None:
     __tracebackhide__ = True
-    params = spec.general.transpose_params_of(case.data["params"])
-    X, K = case.input("X"), case.input("K")
-    try:
-        result = call(target.backend, "conv_transpose", *native(target, "conv_transpose", X, K), **params,
-                      expect_error=True)
-    except Exception:
-        return
-    try:
-        shape = _fmt(np.shape(target.backend.to_numpy(result)))
-    except Exception:
-        shape = "(unreadable)"
-    pytest.fail(f"conv_transpose on {case.id}: X {_fmt(X.shape)}, K {_fmt(K.shape)}, {params}: the spec says this is "
-                f"an error ({case.data['error']}), but the adapter returned an array of shape {shape}: call "
-                "backends.base.transpose_geometry first, which raises ValueError", pytrace=False)
+    _check_error_case(target, case, "conv_transpose", spec.general.transpose_params_of(case.data["params"]),
+                      ": call backends.base.transpose_geometry first, which raises ValueError",
+                      X=case.input("X"), K=case.input("K"))
 
 
 def check_adjoint(target, case: spec.Case) -> None:
@@ -735,9 +688,7 @@ def check_adjoint(target, case: spec.Case) -> None:
     exp = spec.general_expectation(case, target.dtype, target.arithmetic)
     p = exp.params
     X, K = exp.X, exp.K
-    pads, _ = general.check(X.shape, K.shape, **p)
-    rest = tuple((n + lo + hi - d * (k - 1) - 1) % s for n, (lo, hi), k, s, d
-                 in zip(X.shape[2:], pads, K.shape[2:], p["stride"], p["dilation"], strict=True))
+    pads, rest = general.adjoint_crops(X.shape, K.shape, p)
     # The convolution's K (C_out, C_in, kh, kw) is the transposed convolution's (C_in, C_out, kh, kw).
     actual = call(target.backend, "conv_transpose", *native(target, "conv_transpose", exp.dY, K), stride=p["stride"],
                   dilation=p["dilation"], padding=pads, output_padding=rest)
