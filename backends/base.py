@@ -39,7 +39,7 @@ DEVICES = ("cpu", "gpu")
 PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
-         "learn_kernel", "conv_general", "conv_general_vjp", "pool2d", "conv_transpose")
+         "learn_kernel", "conv_general", "conv_general_vjp", "conv_general_backprop", "pool2d", "conv_transpose")
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -356,6 +356,15 @@ class Backend:
     def conv_general_vjp(self, X: Any, K: Any, dY: Any, **params: Any) -> tuple[Any, Any]:
         """``(dX, dK)``: the gradients of ``sum(conv_general(X, K, **params) * dY)`` through the
         framework's autograd (the same parameters as :meth:`conv_general`)."""
+        raise NotImplementedError
+
+    def conv_general_backprop(self, X: Any, K: Any, dY: Any, **params: Any) -> tuple[Any, Any]:
+        """``(dX, dK)`` as :meth:`conv_general_vjp`, but from the framework's *explicit* gradient
+        functions (``torch.nn.grad.conv2d_input``/``conv2d_weight``, TensorFlow's
+        ``conv2d_backprop_input``/``conv2d_backprop_filter``), which take the input's or the kernel's
+        shape because a strided backward cannot infer it.  Called on zero padding only: these
+        functions differentiate the convolution, not a padding mode.  A framework without such
+        functions leaves the verb out of :attr:`verbs` and raises ``NotImplementedError`` saying so."""
         raise NotImplementedError
 
     def pool2d(self, X: Any, *, kind: str, window: tuple[int, int], stride: tuple[int, int],

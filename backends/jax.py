@@ -37,7 +37,7 @@ class JaxBackend(Backend):
     # XLA convolves all four natively on CPU (every verb checked) and GPU;
     # float64 under x64.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
-    verbs = VERBS
+    verbs = tuple(v for v in VERBS if v != "conv_general_backprop")
     # XLA's CPU runtime flushes float32 and bfloat16 subnormals to zero (jax-ml/jax#16200, measured).
     flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     conventions = {
@@ -236,6 +236,10 @@ class JaxBackend(Backend):
         return jax.lax.conv_general_dilated(X, K, window_strides=tuple(stride), padding=native,
                                             rhs_dilation=tuple(dilation), feature_group_count=groups,
                                             dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def conv_general_backprop(self, X, K, dY, **params):
+        raise NotImplementedError("JAX has no explicit gradient functions for a convolution: "
+                                  "its gradients are jax.vjp's (conv_general_vjp)")
 
     def conv_general_vjp(self, X, K, dY, **params):
         _, pullback = self.lib.vjp(lambda x, k: self.conv_general(x, k, **params), X, K)

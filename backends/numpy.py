@@ -187,6 +187,9 @@ class NumpyBackend(Backend):
                         dK[o, :, a, e] += (g[:, :, 0, 0] * Xflat[:, c0:c0 + cg, cells[a, e]]).sum(axis=0)
         return dX.reshape(X.shape), dK
 
+    #: NumPy has no autograd: its gradients are explicit functions already, the same ones.
+    conv_general_backprop = conv_general_vjp
+
     def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
         pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
                                     ceil_mode=ceil_mode, count_include_pad=count_include_pad)

@@ -350,6 +350,51 @@ class TensorflowBackend(Backend):
             dX, dK = tape.gradient(Y, (X, K), output_gradients=dY)
             return dX, dK
 
+    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups):
+        """TensorFlow's explicit gradient functions: ``tf.compat.v1.nn.conv2d_backprop_input``/``_filter``
+        (TF 2 exports only the depthwise ones, ``tf.nn.depthwise_conv2d_backprop_*``), on the path the
+        forward takes."""
+        tf = self.lib
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        if padding_mode != "zeros":
+            raise ValueError("the explicit gradient functions differentiate the convolution, not a padding mode")
+        (t, b), (le, r) = pads
+        cout, cg, kh, kw = K.shape
+        n, cin, h, w = X.shape
+        with tf.device(X.device):
+            # The CPU's Conv2DBackpropInput/Filter with explicit pads support no dilation and no groups in
+            # any dtype (autograd's path, with 'VALID', has both in float16/bfloat16/float32, measured):
+            # the input padded with zeros, 'VALID', and the gradient's pad cropped off (a zero pad's adjoint).
+            x = tf.pad(tf.transpose(X, (0, 2, 3, 1)), [[0, 0], [t, b], [le, r], [0, 0]])
+            dy = tf.transpose(dY, (0, 2, 3, 1))
+            strides = (1, *stride, 1)
+            if groups > 1 and groups == cin and stride[0] == stride[1]:  # the forward's depthwise path
+                k = tf.transpose(tf.reshape(K, (cin, cout // cin, kh, kw)), (2, 3, 0, 1))
+                dx = tf.nn.depthwise_conv2d_backprop_input(x.shape, k, dy, strides, "VALID", dilations=dilation)
+                dk = tf.nn.depthwise_conv2d_backprop_filter(x, k.shape, dy, strides, "VALID", dilations=dilation)
+                dK = tf.reshape(tf.transpose(dk, (2, 3, 0, 1)), K.shape)
+                return tf.transpose(dx[:, t:t + h, le:le + w], (0, 3, 1, 2)), dK
+            k = tf.transpose(K, (2, 3, 1, 0))  # HWIO
+            rates = tuple(dilation)
+            # As in conv_general_vjp: in float64 the CPU has neither a dilated nor a grouped
+            # Conv2DBackpropInput/Filter; there a kernel dilated with zeros, and the groups one by one.
+            emulate = "GPU" not in X.device and X.dtype == tf.float64
+            if emulate and rates != (1, 1):
+                k, rates = _dilate_kernel(tf, k, rates), (1, 1)
+            parts = groups if emulate else 1
+            v1 = tf.compat.v1.nn
+            dxs, dks = [], []
+            for xg, kg, dyg in zip(tf.split(x, parts, axis=3), tf.split(k, parts, axis=3), tf.split(dy, parts, axis=3),
+                                   strict=True):
+                dxs.append(v1.conv2d_backprop_input(xg.shape, kg, dyg, strides, "VALID", dilations=(1, *rates, 1)))
+                dks.append(v1.conv2d_backprop_filter(xg, kg.shape, dyg, strides, "VALID", dilations=(1, *rates, 1)))
+            dk = tf.concat(dks, axis=3)
+            if tuple(dilation) != rates:  # the zero-dilated kernel's gradient: keep the real taps
+                dk = dk[::dilation[0], ::dilation[1]]
+            dx = tf.concat(dxs, axis=3)[:, t:t + h, le:le + w]
+            return tf.transpose(dx, (0, 3, 1, 2)), tf.transpose(dk, (3, 2, 0, 1))
+
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         tf = self.lib
         with tf.device(X.device):

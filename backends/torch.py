@@ -264,6 +264,23 @@ class TorchBackend(Backend):
         dX, dK = self.lib.autograd.grad(Y, (x, k), grad_outputs=dY)
         return dX, dK
 
+    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups):
+        F, grad = self.lib.nn.functional, self.lib.nn.grad
+        pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
+                                   padding_mode=padding_mode, groups=groups)
+        if padding_mode != "zeros":
+            raise ValueError("torch.nn.grad differentiates the convolution, not a padding mode")
+        (t, b), (le, r) = pads
+        args = {"stride": tuple(stride), "dilation": tuple(dilation), "groups": groups}
+        if t == b and le == r:
+            return (grad.conv2d_input(X.shape, K, dY, padding=(t, le), **args),
+                    grad.conv2d_weight(X, K.shape, dY, padding=(t, le), **args))
+        # Asymmetric pads: the gradient with respect to the zero-padded input, cropped (the adjoint of a zero pad).
+        Xp = F.pad(X, (le, r, t, b))
+        dXp = grad.conv2d_input(Xp.shape, K, dY, padding=0, **args)
+        return (dXp[:, :, t:t + X.shape[2], le:le + X.shape[3]],
+                grad.conv2d_weight(Xp, K.shape, dY, padding=0, **args))
+
     def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
         F = self.lib.nn.functional
         pads, _ = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,

@@ -545,19 +545,24 @@ def check_general(target, case: spec.Case) -> None:
     _gaps_conform(target, f"{case.id} conforms", gaps)
 
 
-def check_general_vjp(target, case: spec.Case) -> None:
-    """``conv_general_vjp``: both gradients, each against the exact one."""
+def check_general_vjp(target, case: spec.Case, verb: str = "conv_general_vjp") -> None:
+    """``conv_general_vjp`` (autograd) or ``conv_general_backprop`` (the explicit gradient functions):
+    both gradients, each against the exact one."""
     __tracebackhide__ = True
     exp = spec.general_expectation(case, target.dtype, target.arithmetic)
-    result, gaps = _call_case(target, case, "conv_general_vjp", exp.X, exp.K, exp.dY, **exp.params)
+    result, gaps = _call_case(target, case, verb, exp.X, exp.K, exp.dY, **exp.params)
     check(isinstance(result, tuple | list) and len(result) == 2,
-          f"conv_general_vjp on {case.id}: returned {type(result).__name__}, not the pair (dX, dK)")
+          f"{verb} on {case.id}: returned {type(result).__name__}, not the pair (dX, dK)")
     for name, actual in zip(("dX", "dK"), result, strict=True):
-        what = f"{name} of conv_general_vjp on {case.id} ({target.id})"
+        what = f"{name} of {verb} on {case.id} ({target.id})"
         other = {"dX and dK swapped": exp.expected["dK" if name == "dX" else "dX"]}
         got = read_result(target, actual, what=what)
         if got.shape != exp.expected[name].shape:
             named = [k for k, v in other.items() if v.shape == got.shape]
+            if name == "dX" and got.shape[:2] == exp.X.shape[:2] \
+                    and all(g <= x for g, x in zip(got.shape[2:], exp.X.shape[2:], strict=True)):
+                named.append("the input size inferred from dY's shape, which a strided backward cannot tell "
+                             "(pass X's shape: input_size, input_sizes)")
             pytest.fail(f"{what}: shape {_fmt(got.shape)}, expected {_fmt(exp.expected[name].shape)} (the shape of "
                         f"{'X' if name == 'dX' else 'K'}){fits(named)}", pytrace=False)
         note(**{f"output:{name}": got})

@@ -25,6 +25,15 @@ def test_conv_general_vjp(target, case):
     support.check_general_vjp(target, case)
 
 
+#: The explicit gradient functions differentiate the convolution, not a padding mode: zero padding only.
+BACKPROP = [c for c in GRADIENTS if c.data["params"].get("padding_mode", "zeros") == "zeros"]
+
+
+@pytest.mark.parametrize("case", BACKPROP, ids=lambda c: c.id)
+def test_conv_general_backprop(target, case):
+    support.check_general_vjp(target, case, verb="conv_general_backprop")
+
+
 @pytest.mark.parametrize("case", ERRORS, ids=lambda c: c.id)
 def test_conv_general_error(target, case):
     support.check_general_error(target, case)

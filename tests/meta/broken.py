@@ -688,6 +688,22 @@ class LastKernelRowGradient(NumpyBackend):
         return dX, dK
 
 
+class BackpropGuessesInputSize(NumpyBackend):
+    """The explicit input gradient for the smallest input that gives dY's shape: what a strided backward
+    infers when it is not told the input's size (torch.nn.grad.conv2d_input and TF's
+    conv2d_backprop_input take it for that reason)."""
+
+    def conv_general_backprop(self, X, K, dY, **params):
+        from backends.base import general_geometry
+
+        pads, _ = general_geometry(X.shape, K.shape, **params)
+        size = [(o - 1) * s + d * (k - 1) + 1 - lo - hi
+                for o, s, d, k, (lo, hi) in zip(dY.shape[2:], params["stride"], params["dilation"], K.shape[2:], pads,
+                                               strict=True)]
+        smallest = X[:, :, :size[0], :size[1]]
+        return super().conv_general_backprop(smallest, K, dY, **{**params, "padding": pads})
+
+
 # -- pooling (d2l 7.5) -----------------------------------------------------------
 
 

@@ -81,6 +81,10 @@ class SimulatedGPU(NumpyBackend):
     def conv_general_vjp(self, X, K, dY, **params):
         return place(super().conv_general_vjp(*(np.asarray(a) for a in (X, K, dY)), **params), self._on(X, K, dY))
 
+    def conv_general_backprop(self, X, K, dY, **params):
+        return place(super().conv_general_backprop(*(np.asarray(a) for a in (X, K, dY)), **params),
+                     self._on(X, K, dY))
+
     def conv_transpose(self, X, K, **params):
         return place(super().conv_transpose(np.asarray(X), np.asarray(K), **params), self._on(X, K))
 
