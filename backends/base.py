@@ -87,8 +87,9 @@ def output_shape(x_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> tuple[in
     return nh - kh + 1, nw - kw + 1
 
 
-def general_geometry(x_shape, k_shape, *, stride, dilation, padding, padding_mode, groups):
-    """``(((top, bottom), (left, right)), (N, C_out, H_out, W_out))`` of a general convolution, or
+def general_geometry(x_shape, k_shape, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
+    """``(((top, bottom), (left, right)), (N, C_out, H_out, W_out))`` of a general convolution (shapes
+    in ``layout``: with "nhwc", X is NHWC, K HWIO and the output shape NHWC), or
     ``ValueError`` naming the rule its parameters break (``spec/general.py``: a pad too large for its
     mode, a negative pad, groups that do not divide both channel counts, a kernel larger than the
     padded input).  Frameworks differ in which of these they refuse: some return an empty array or
@@ -98,7 +99,7 @@ def general_geometry(x_shape, k_shape, *, stride, dilation, padding, padding_mod
 
     try:
         return general.check(tuple(x_shape), tuple(k_shape), stride=tuple(stride), dilation=tuple(dilation),
-                             padding=padding, padding_mode=padding_mode, groups=groups)
+                             padding=padding, padding_mode=padding_mode, groups=groups, layout=layout)
     except general.ConvError as exc:
         raise ValueError(str(exc)) from None
 
@@ -337,7 +338,8 @@ class Backend:
     # -- beyond the chapter: the general convolution (spec/general.py) -------
 
     def conv_general(self, X: Any, K: Any, *, stride: tuple[int, int], dilation: tuple[int, int],
-                     padding: str | tuple[tuple[int, int], tuple[int, int]], padding_mode: str, groups: int) -> Any:
+                     padding: str | tuple[tuple[int, int], tuple[int, int]], padding_mode: str, groups: int,
+                     layout: str = "nchw") -> Any:
         """The framework's general 2-D convolution (cross-correlation), as ``spec/general.py`` defines it.
 
         ``X`` is ``(N, C_in, H, W)`` and ``K`` ``(C_out, C_in/groups, kh, kw)`` (the spec's logical
@@ -350,6 +352,12 @@ class Backend:
         pad, groups that do not divide both channel counts, a kernel larger than the padded input)
         raise an exception, never a result.  :attr:`conventions` says, per named convention, which
         native option gives it.
+
+        ``layout`` is passed only by the cases that ask for channels-last (convention ``layout_nhwc``):
+        then ``X`` is ``(N, H, W, C_in)``, ``K`` ``(kh, kw, C_in/groups, C_out)`` (HWIO) and the result
+        ``(N, H_out, W_out, C_out)``, as the gradients of :meth:`conv_general_vjp` and
+        :meth:`conv_general_backprop` (``dX`` NHWC, ``dK`` HWIO).  An adapter whose framework has no
+        channels-last path declares the convention unsupported, and raises.
         """
         raise NotImplementedError
 

@@ -53,6 +53,7 @@ class JaxBackend(Backend):
         "replicate": "emulated: jnp.pad(mode='edge'), then 'VALID'",
         "symmetric": "emulated: jnp.pad(mode='symmetric'), then 'VALID'",
         "circular": "emulated: jnp.pad(mode='wrap'), then 'VALID'", "gradient": "native: jax.vjp",
+        "layout_nhwc": "native: dimension_numbers=('NHWC', 'HWIO', 'NHWC')",
         "subnormals": "flushed: float32 and bfloat16 on the CPU (XLA's CPU client sets FTZ/DAZ, 'working as "
                       "intended': jax#16200); kept in float64",
         "pool_max": "native: lax.reduce_window(lax.max, -inf)",
@@ -223,19 +224,21 @@ class JaxBackend(Backend):
         updates, _ = optimizer.update(grads, optimizer.init(params), params)
         return dict(optax.apply_updates(params, updates))
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
         jax = self.lib
         # lax returns an empty array for a kernel larger than the input and crops for a negative pad.
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
-                                   padding_mode=padding_mode, groups=groups)
+                                   padding_mode=padding_mode, groups=groups, layout=layout)
+        dims = ("NHWC", "HWIO", "NHWC") if layout == "nhwc" else ("NCHW", "OIHW", "NCHW")
         if padding_mode != "zeros":
-            X = jax.numpy.pad(X, ((0, 0), (0, 0), *pads), mode=self.PAD_MODES[padding_mode])
+            spatial = ((0, 0), *pads, (0, 0)) if layout == "nhwc" else ((0, 0), (0, 0), *pads)
+            X = jax.numpy.pad(X, spatial, mode=self.PAD_MODES[padding_mode])
             native = "VALID"
         else:
             native = padding.upper() if isinstance(padding, str) else pads
         return jax.lax.conv_general_dilated(X, K, window_strides=tuple(stride), padding=native,
                                             rhs_dilation=tuple(dilation), feature_group_count=groups,
-                                            dimension_numbers=("NCHW", "OIHW", "NCHW"))
+                                            dimension_numbers=dims)
 
     def conv_general_backprop(self, X, K, dY, **params):
         raise NotImplementedError("JAX has no explicit gradient functions for a convolution: "

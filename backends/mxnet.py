@@ -59,6 +59,9 @@ class MxnetBackend(Backend):
         "circular": "emulated: mxnet.np.concatenate of wrapped slices (no wrap mode)",
         "gradient": "native: autograd.record and backward(dY)",
         "subnormals": "kept: IEEE 754 subnormals in every dtype (measured)",
+        "layout_nhwc": "unsupported: npx.convolution(layout='NHWC') runs on the GPU only; the CPU raises 'Only "
+                       "support NCW, NCHW and NCDHW layout' (apache/mxnet#7811; Gluon's Conv2D(layout='NHWC') fails "
+                       "with a misleading 'dilated convolution' error, apache/mxnet#21176)",
         "pool_max": "native: npx.pooling(pool_type='max')", "pool_avg": "native: npx.pooling(pool_type='avg')",
         "pool_padding": "native: pad=(ph, pw)",
         "pool_asymmetric": "emulated: mxnet.np.pad (-inf for the maximum), then pad=(0, 0); an average as "
@@ -194,10 +197,20 @@ class MxnetBackend(Backend):
         trainer.step(1)  # batch size 1: the gradient is not rescaled
         return {name.removeprefix(layer.prefix): p.data().copy() for name, p in layer.collect_params().items()}
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, _by_slices=False):
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw",
+                     _by_slices=False):
         mnp, npx = self.lib.np, self.lib.npx
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
-                                   padding_mode=padding_mode, groups=groups)
+                                   padding_mode=padding_mode, groups=groups, layout=layout)
+        if layout == "nhwc":  # MXNet's NHWC kernel is (C_out, kh, kw, C_in/groups): OHWI
+            (t, b), (le, r) = pads
+            if padding_mode != "zeros" or t != b or le != r:
+                raise ValueError("this adapter gives channels-last with symmetric zero pads only")
+            Y = npx.convolution(X, mnp.transpose(K, (3, 0, 1, 2)), kernel=K.shape[:2], stride=tuple(stride),
+                                dilate=tuple(dilation), pad=(t, le), num_filter=K.shape[3], num_group=groups,
+                                no_bias=True, layout="NHWC")
+            Y.wait_to_read()  # MXNet's engine is asynchronous: the CPU's refusal surfaces here, inside the verb
+            return Y
         (t, b), (le, r) = pads
         native = (0, 0)
         if padding_mode == "zeros" and t == b and le == r:

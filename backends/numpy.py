@@ -130,6 +130,7 @@ class NumpyBackend(Backend):
         "circular": "native: np.pad(mode='wrap')",
         "gradient": "emulated: the backward pass by hand (NumPy has no autograd), through np.pad's index map",
         "subnormals": "kept: IEEE 754 subnormals in every dtype (measured)",
+        "layout_nhwc": "emulated: np.transpose to NCHW/OIHW and back",
         "pool_max": "native: sliding_window_view(...).max over -inf padding",
         "pool_avg": "native: window sums over zero padding, divided by the counted cells",
         "pool_padding": "native: np.pad", "pool_asymmetric": "native: np.pad", "pool_same": "emulated: np.pad with "
@@ -144,7 +145,11 @@ class NumpyBackend(Backend):
     PAD_MODES = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "symmetric": "symmetric",
                  "circular": "wrap"}
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
+        if layout == "nhwc":
+            Y = self.conv_general(X.transpose(0, 3, 1, 2), K.transpose(3, 2, 0, 1), stride=stride, dilation=dilation,
+                                  padding=padding, padding_mode=padding_mode, groups=groups)
+            return Y.transpose(0, 2, 3, 1)
         # NumPy pads reflect and wrap modes periodically for any size: the geometry refuses first.
         pads, shape = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                                        padding_mode=padding_mode, groups=groups)
@@ -162,6 +167,10 @@ class NumpyBackend(Backend):
         return Y.reshape(n, cout, ho, wo).astype(X.dtype, copy=False)
 
     def conv_general_vjp(self, X, K, dY, **params):
+        if params.pop("layout", "nchw") == "nhwc":
+            dX, dK = self.conv_general_vjp(X.transpose(0, 3, 1, 2), K.transpose(3, 2, 0, 1), dY.transpose(0, 3, 1, 2),
+                                           **params)
+            return dX.transpose(0, 2, 3, 1), dK.transpose(2, 3, 1, 0)
         # No autograd: the backward pass by hand, window by window; a padded cell's gradient goes
         # back to the cell it was copied from (np.pad's own index maps, read from a padded index grid).
         pads, shape = general_geometry(X.shape, K.shape, **params)

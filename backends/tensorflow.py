@@ -62,6 +62,8 @@ class TensorflowBackend(Backend):
         "replicate": "emulated: tf.concat of repeated edge rows and columns (TF has no edge mode)",
         "circular": "emulated: tf.concat of wrapped slices (TF has no wrap mode)",
         "gradient": "native: tf.GradientTape",
+        "layout_nhwc": "native: data_format='NHWC' with HWIO filters (TF's default, and the only layout its CPU "
+                       "conv takes: the NCHW cases are transposed in and out)",
         "subnormals": "flushed: float32 and bfloat16 on the CPU (TensorFlow's thread pools set FTZ/DAZ; measured, "
                       "TF 2.21); kept in float64",
         "pool_max": "native: tf.nn.max_pool2d", "pool_avg": "native: tf.nn.avg_pool2d",
@@ -232,17 +234,20 @@ class TensorflowBackend(Backend):
                                           strict=True))
             return {w.name.split("/")[-1].split(":")[0]: tf.identity(w) for w in layer.trainable_weights}
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, _zero_dilated=False,
-                     _split_groups=False):
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw",
+                     _zero_dilated=False, _split_groups=False):
         tf = self.lib
         # TF returns an empty array for a kernel larger than the input: the geometry refuses first.
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
-                                   padding_mode=padding_mode, groups=groups)
+                                   padding_mode=padding_mode, groups=groups, layout=layout)
         (t, b), (le, r) = pads
-        cout, cg, kh, kw = K.shape
-        cin = X.shape[1]
+        nhwc = layout == "nhwc"
+        kh, kw, cg, cout = K.shape if nhwc else (K.shape[2], K.shape[3], K.shape[1], K.shape[0])
+        cin = X.shape[3] if nhwc else X.shape[1]
         with tf.device(X.device):
-            x = tf.transpose(X, (0, 2, 3, 1))  # NHWC: the only layout TF's CPU conv takes
+            # NHWC and HWIO: TF's own layout, the only one its CPU conv takes.
+            x = X if nhwc else tf.transpose(X, (0, 2, 3, 1))
+            hwio = K if nhwc else tf.transpose(K, (2, 3, 1, 0))
             if padding_mode != "zeros":
                 x = self._pad(x, pads, padding_mode)
                 native = "VALID"
@@ -254,10 +259,8 @@ class TensorflowBackend(Backend):
             # DepthwiseConv2dNative takes equal strides only ("Current implementation only supports equal
             # length strides in the row and column dimensions"): other strides use the grouped tf.nn.conv2d.
             depthwise = groups > 1 and groups == cin and stride[0] == stride[1]
-            if depthwise:  # (C_in * m, 1, kh, kw) -> (kh, kw, C_in, m): output channel c*m + j
-                k = tf.transpose(tf.reshape(K, (cin, cout // cin, kh, kw)), (2, 3, 0, 1))
-            else:
-                k = tf.transpose(K, (2, 3, 1, 0))  # HWIO
+            # Depthwise: (kh, kw, 1, C_in * m) -> (kh, kw, C_in, m), output channel c*m + j.
+            k = tf.reshape(hwio, (kh, kw, cin, cout // cin)) if depthwise else hwio
             if _zero_dilated and rates != (1, 1):
                 k, rates = _dilate_kernel(tf, k, rates), (1, 1)
             if depthwise:
@@ -268,7 +271,7 @@ class TensorflowBackend(Backend):
                 y = tf.concat(ys, axis=3)
             else:
                 y = tf.nn.conv2d(x, k, strides=(1, *stride, 1), padding=native, dilations=(1, *rates, 1))
-            return tf.transpose(y, (0, 3, 1, 2))
+            return y if nhwc else tf.transpose(y, (0, 3, 1, 2))
 
     def _pad(self, x, pads, mode):
         tf = self.lib
@@ -350,32 +353,35 @@ class TensorflowBackend(Backend):
             dX, dK = tape.gradient(Y, (X, K), output_gradients=dY)
             return dX, dK
 
-    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups):
+    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
         """TensorFlow's explicit gradient functions: ``tf.compat.v1.nn.conv2d_backprop_input``/``_filter``
         (TF 2 exports only the depthwise ones, ``tf.nn.depthwise_conv2d_backprop_*``), on the path the
         forward takes."""
         tf = self.lib
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
-                                   padding_mode=padding_mode, groups=groups)
+                                   padding_mode=padding_mode, groups=groups, layout=layout)
         if padding_mode != "zeros":
             raise ValueError("the explicit gradient functions differentiate the convolution, not a padding mode")
         (t, b), (le, r) = pads
-        cout, cg, kh, kw = K.shape
-        n, cin, h, w = X.shape
+        nhwc = layout == "nhwc"
+        kh, kw, cg, cout = K.shape if nhwc else (K.shape[2], K.shape[3], K.shape[1], K.shape[0])
+        n, h, w, cin = X.shape if nhwc else (X.shape[0], X.shape[2], X.shape[3], X.shape[1])
         with tf.device(X.device):
             # The CPU's Conv2DBackpropInput/Filter with explicit pads support no dilation and no groups in
             # any dtype (autograd's path, with 'VALID', has both in float16/bfloat16/float32, measured):
             # the input padded with zeros, 'VALID', and the gradient's pad cropped off (a zero pad's adjoint).
-            x = tf.pad(tf.transpose(X, (0, 2, 3, 1)), [[0, 0], [t, b], [le, r], [0, 0]])
-            dy = tf.transpose(dY, (0, 2, 3, 1))
+            x = tf.pad(X if nhwc else tf.transpose(X, (0, 2, 3, 1)), [[0, 0], [t, b], [le, r], [0, 0]])
+            dy = dY if nhwc else tf.transpose(dY, (0, 2, 3, 1))
+            hwio = K if nhwc else tf.transpose(K, (2, 3, 1, 0))
+            back = (lambda a, axes: a) if nhwc else tf.transpose  # to the caller's layout
             strides = (1, *stride, 1)
             if groups > 1 and groups == cin and stride[0] == stride[1]:  # the forward's depthwise path
-                k = tf.transpose(tf.reshape(K, (cin, cout // cin, kh, kw)), (2, 3, 0, 1))
+                k = tf.reshape(hwio, (kh, kw, cin, cout // cin))
                 dx = tf.nn.depthwise_conv2d_backprop_input(x.shape, k, dy, strides, "VALID", dilations=dilation)
                 dk = tf.nn.depthwise_conv2d_backprop_filter(x, k.shape, dy, strides, "VALID", dilations=dilation)
-                dK = tf.reshape(tf.transpose(dk, (2, 3, 0, 1)), K.shape)
-                return tf.transpose(dx[:, t:t + h, le:le + w], (0, 3, 1, 2)), dK
-            k = tf.transpose(K, (2, 3, 1, 0))  # HWIO
+                dk = tf.reshape(dk, (kh, kw, 1, cout))
+                return back(dx[:, t:t + h, le:le + w], (0, 3, 1, 2)), back(dk, (3, 2, 0, 1))
+            k = hwio
             rates = tuple(dilation)
             # As in conv_general_vjp: in float64 the CPU has neither a dilated nor a grouped
             # Conv2DBackpropInput/Filter; there a kernel dilated with zeros, and the groups one by one.
@@ -393,7 +399,7 @@ class TensorflowBackend(Backend):
             if tuple(dilation) != rates:  # the zero-dilated kernel's gradient: keep the real taps
                 dk = dk[::dilation[0], ::dilation[1]]
             dx = tf.concat(dxs, axis=3)[:, t:t + h, le:le + w]
-            return tf.transpose(dx, (0, 3, 1, 2)), tf.transpose(dk, (3, 2, 0, 1))
+            return back(dx, (0, 3, 1, 2)), back(dk, (3, 2, 0, 1))
 
     def receptive_field(self, X: Any, K1: Any, K2: Any) -> tuple[Any, Any]:
         tf = self.lib

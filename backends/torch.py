@@ -54,6 +54,8 @@ class TorchBackend(Backend):
         "reflect": "native: F.pad(mode='reflect')", "replicate": "native: F.pad(mode='replicate')",
         "symmetric": "emulated: torch.cat of flipped edge slices (torch has no symmetric mode)",
         "circular": "native: F.pad(mode='circular')", "gradient": "native: torch.autograd.grad",
+        "layout_nhwc": "native: torch.channels_last (NHWC data permuted to its logical NCHW view is channels_last "
+                       "in memory; F.conv2d keeps that format)",
         "subnormals": "flushed: bfloat16 on the CPU (measured, torch 2.13: F.conv2d gives 0); kept in float32 and "
                       "float64",
         "pool_max": "native: F.max_pool2d", "pool_avg": "native: F.avg_pool2d",
@@ -241,8 +243,12 @@ class TorchBackend(Backend):
                 losses[i] = l
         return Trajectory(initial=start, losses=losses, kernel=conv2d.weight.detach().reshape(kernel_size).clone())
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups):
+    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
         torch = self.lib
+        if layout == "nhwc":  # logical NCHW views of channels-last memory; the result viewed back as NHWC
+            Y = self.conv_general(X.permute(0, 3, 1, 2), K.permute(3, 2, 0, 1), stride=stride, dilation=dilation,
+                                  padding=padding, padding_mode=padding_mode, groups=groups)
+            return Y.permute(0, 2, 3, 1)
         F = torch.nn.functional
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                                    padding_mode=padding_mode, groups=groups)
@@ -264,8 +270,13 @@ class TorchBackend(Backend):
         dX, dK = self.lib.autograd.grad(Y, (x, k), grad_outputs=dY)
         return dX, dK
 
-    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups):
+    def conv_general_backprop(self, X, K, dY, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
         F, grad = self.lib.nn.functional, self.lib.nn.grad
+        if layout == "nhwc":
+            dX, dK = self.conv_general_backprop(X.permute(0, 3, 1, 2), K.permute(3, 2, 0, 1), dY.permute(0, 3, 1, 2),
+                                                stride=stride, dilation=dilation, padding=padding,
+                                                padding_mode=padding_mode, groups=groups)
+            return dX.permute(0, 2, 3, 1), dK.permute(2, 3, 1, 0)
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                                    padding_mode=padding_mode, groups=groups)
         if padding_mode != "zeros":

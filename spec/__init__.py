@@ -205,7 +205,7 @@ def _check_general(case: Case) -> None:
     """The parameters are valid (or, for an error case, invalid) by the definition in spec.general,
     and every expected array has the shape that definition gives."""
     X, K = _tensor(case, "inputs", "X"), _tensor(case, "inputs", "K")
-    params = general.params_of(case.data["params"])
+    params = general.logical(general.params_of(case.data["params"]))
     try:
         _, shape = general.check(X.shape, K.shape, **params)
     except general.ConvError as exc:
@@ -349,6 +349,7 @@ def general_arrays(X, K, dY, params: dict, dtype: str, arithmetic: str | None = 
     element 0 where no operation can round (``rule`` "exact"), else Higham's gamma bound, with n the
     exact number of products behind the element plus one rounding."""
     arithmetic = arithmetic or dtype
+    layout, params = params.get("layout", "nchw"), general.logical(params)
     arrays = [a for a in (X, K, dY) if a is not None]
     rounded = [numerics.round_to(a, dtype) for a in arrays]
     same = stored is not None and all(np.array_equal(r, a) for r, a in zip(rounded, arrays, strict=True))
@@ -376,6 +377,12 @@ def general_arrays(X, K, dY, params: dict, dtype: str, arithmetic: str | None = 
             tolerance[key] = np.zeros_like(expected[key])
         else:
             tolerance[key] = c * numerics.gamma(max(n, 2), arithmetic) * mag
+    if layout != "nchw":  # the same values, handed over and expected in that layout
+        X, K = general.to_layout(X, "X", layout), general.to_layout(K, "K", layout)
+        dY = None if dY is None else general.to_layout(dY, "dY", layout)
+        expected = {key: general.to_layout(a, key, layout) for key, a in expected.items()}
+        tolerance = {key: general.to_layout(a, key, layout) for key, a in tolerance.items()}
+        params = {**params, "layout": layout}
     return GeneralExpectation(
         numerics.container(X, dtype), numerics.container(K, dtype),
         None if dY is None else numerics.container(dY, dtype), params, expected, tolerance)

@@ -265,7 +265,7 @@ def general(case_id, source, description, conventions, X, K, *, dY=None, **param
     """A general-convolution case; expected values (and gradients, with a cotangent dY) from the
     exact oracle (spec.general)."""
     X, K = _t4(X), _t4(K)
-    kw = spec_general.params_of(params)
+    kw = spec_general.logical(spec_general.params_of(params))  # the JSON holds logical (NCHW/OIHW) arrays
     case = {"id": case_id, "kind": "general", "source": source, "description": description,
             "conventions": list(conventions) + (["gradient"] if dY is not None else []),
             "inputs": {"X": X.tolist(), "K": K.tolist()}, "params": params,
@@ -365,6 +365,20 @@ def conventions():
                 "stride 2, pads 1: the kernel gradient of every channel", ["depthwise", "stride", "explicit"],
                 np.ones((1, 24, 6, 6)), np.ones((24, 1, 3, 3)), stride=[2, 2], padding=[[1, 1], [1, 1]],
                 groups=24, dY=np.ones((1, 24, 3, 3))),
+        # Channels-last (research 3, "Data layout on CPU"): the same values handed over as NHWC/HWIO.
+        general("layout_nhwc", RESEARCH + " 3 and case 16", "the layout discriminator channels-last: X NHWC, "
+                "K HWIO (C_in 2 != C_out 3, a 2x3 kernel), 'same' under stride (2, 1), with gradients",
+                ["layout_nhwc", "channels", "same", "same_strided", "stride"], small_ints((2, 2, 4, 5)),
+                small_ints((3, 2, 2, 3)) - 1.0, padding="same", stride=[2, 1], layout="nhwc",
+                dY=small_ints((2, 3, 2, 5))),
+        general("layout_nhwc_groups", RESEARCH + " 3 and case 17", "groups 2 channels-last: each group's input "
+                "block makes its output block, with gradients", ["layout_nhwc", "groups", "channels"],
+                small_ints((1, 4, 5, 5)), small_ints((6, 2, 3, 3)), groups=2, layout="nhwc",
+                dY=small_ints((1, 6, 3, 3))),
+        general("layout_nhwc_depthwise", RESEARCH + " 3 and case 18", "depthwise, multiplier 2, channels-last "
+                "(TF's depthwise path in its own layout): output channel c*m + j", ["layout_nhwc", "depthwise",
+                                                                                    "groups"],
+                small_ints((1, 3, 4, 4)), small_ints((6, 1, 2, 2)) + 1.0, groups=3, layout="nhwc"),
         general("reflect_pad1", RESEARCH + " case 6", "reflect padding 1, 3x3 kernel", ["reflect", "explicit"],
                 X4, K3, padding=[[1, 1], [1, 1]], padding_mode="reflect", dY=small_ints((4, 4))),
         general("replicate_pad1", RESEARCH + " case 6", "replicate padding 1 (= symmetric for pad 1)",

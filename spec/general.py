@@ -54,6 +54,9 @@ CONVENTIONS = {
     "symmetric": "symmetric padding (edge repeated in the mirror)",
     "circular": "circular / wrap padding",
     "gradient": "gradients with respect to input and kernel (the framework's autograd)",
+    "layout_nhwc": "channels-last data: X (N, H, W, C_in), K (kh, kw, C_in/groups, C_out) (HWIO), the result "
+                   "and the gradients likewise (TensorFlow's default, torch channels_last, lax dimension_numbers, "
+                   "MXNet layout='NHWC')",
     "subnormals": "subnormal inputs and results, kept (IEEE 754) or flushed to zero (FTZ/DAZ), as the adapter "
                   "declares in flushes_subnormals",
 }
@@ -101,8 +104,19 @@ def _index(i: int, n: int, mode: str) -> int | None:
     raise ConvError(f"unknown padding mode {mode!r}")
 
 
-def check(x_shape, k_shape, *, stride, dilation, padding, padding_mode, groups) -> tuple:
-    """The pads and output shape, or :class:`ConvError` with the rule that is broken."""
+def check(x_shape, k_shape, *, stride, dilation, padding, padding_mode, groups, layout="nchw") -> tuple:
+    """The pads and output shape, or :class:`ConvError` with the rule that is broken.  With ``layout``
+    "nhwc" the shapes are channels-last (X NHWC, K HWIO), and so is the output shape."""
+    if layout not in ("nchw", "nhwc"):
+        raise ConvError(f"unknown layout {layout!r}: 'nchw' or 'nhwc'")
+    if layout == "nhwc":
+        if len(x_shape) != 4 or len(k_shape) != 4:
+            raise ConvError(f"X must be (N, H, W, C_in) and K (kh, kw, C_in/groups, C_out): {x_shape}, {k_shape}")
+        x_shape = tuple(x_shape[i] for i in np.argsort(TO_NHWC["X"]))
+        k_shape = tuple(k_shape[i] for i in np.argsort(TO_NHWC["K"]))
+        p, shape = check(x_shape, k_shape, stride=stride, dilation=dilation, padding=padding,
+                         padding_mode=padding_mode, groups=groups)
+        return p, tuple(shape[i] for i in TO_NHWC["y"])
     if len(x_shape) != 4 or len(k_shape) != 4:
         raise ConvError(f"X must be (N, C_in, H, W) and K (C_out, C_in/groups, kh, kw): {x_shape}, {k_shape}")
     (nb, cin, h, w), (cout, cg, kh, kw) = x_shape, k_shape
@@ -216,7 +230,25 @@ def conventions_of(x_shape, k_shape, params: dict) -> set[str]:
         used.add("depthwise" if params["groups"] == x_shape[1] else "groups")
     if mode != "zeros":
         used.add(mode)
+    if params.get("layout", "nchw") == "nhwc":
+        used.add("layout_nhwc")
     return used
+
+
+#: The spec's logical layout is NCHW (X, Y, dY, dX) and OIHW (K, dK); a case with ``layout: "nhwc"`` gives
+#: and expects its arrays in channels-last order, by these axis permutations of the logical ones.
+TO_NHWC = {"X": (0, 2, 3, 1), "y": (0, 2, 3, 1), "dY": (0, 2, 3, 1), "dX": (0, 2, 3, 1),
+           "K": (2, 3, 1, 0), "dK": (2, 3, 1, 0)}
+
+
+def logical(params: dict) -> dict:
+    """A case's parameters without its layout: what the oracle computes with (on logical arrays)."""
+    return {k: v for k, v in params.items() if k != "layout"}
+
+
+def to_layout(a, role: str, layout: str):
+    """A logical (NCHW / OIHW) array in ``layout``; ``role`` is its key in :data:`TO_NHWC`."""
+    return a if layout == "nchw" else np.ascontiguousarray(np.transpose(a, TO_NHWC[role]))
 
 
 def magnitude(X, K, **params) -> np.ndarray:
@@ -264,11 +296,14 @@ def params_of(data: dict) -> dict:
     """A case's ``params`` as keyword arguments (lists to tuples; defaults filled in)."""
     p = dict(data)
     padding = p.get("padding", "valid")
-    return {
+    params = {
         "stride": tuple(p.get("stride", (1, 1))), "dilation": tuple(p.get("dilation", (1, 1))),
         "padding": padding if isinstance(padding, str) else tuple(tuple(x) for x in padding),
         "padding_mode": p.get("padding_mode", "zeros"), "groups": int(p.get("groups", 1)),
     }
+    if p.get("layout", "nchw") != "nchw":  # given only where a case asks for another layout
+        params["layout"] = p["layout"]
+    return params
 
 
 # -- pooling (d2l 7.5) ----------------------------------------------------------

@@ -73,7 +73,8 @@ def _expected(trainable: bool) -> frozenset:
              if "expected_grad" in c.data and c.data["params"].get("padding_mode", "zeros") == "zeros"}
     keys |= {("test_conv_transpose_is_the_gradient", c.id, None) for c in spec.cases(section, kind="general")
              if "expected_grad" in c.data and c.data["params"].get("groups", 1) == 1
-             and c.data["params"].get("padding_mode", "zeros") == "zeros"}
+             and c.data["params"].get("padding_mode", "zeros") == "zeros"
+             and c.data["params"].get("layout", "nchw") == "nchw"}
     if trainable:
         keys |= {(fn, c.id, None) for fn in LEARNING for c in spec.cases("learning_kernel")}
     keys |= {(fn, None, None) for fn in PER_TARGET}

@@ -688,6 +688,26 @@ class LastKernelRowGradient(NumpyBackend):
         return dX, dK
 
 
+class ChannelsLastResultLeftNCHW(NumpyBackend):
+    """Channels-last inputs handled, the result not transposed back."""
+
+    def conv_general(self, X, K, *, layout="nchw", **params):
+        if layout != "nhwc":
+            return super().conv_general(X, K, **params)
+        return super().conv_general(X.transpose(0, 3, 1, 2), K.transpose(3, 2, 0, 1), **params)
+
+
+class ChannelsLastKernelReadAsOIHW(NumpyBackend):
+    """A channels-last (HWIO) kernel's memory read as OIHW: reshaped where it must be transposed."""
+
+    def conv_general(self, X, K, *, layout="nchw", **params):
+        if layout != "nhwc":
+            return super().conv_general(X, K, **params)
+        kh, kw, cg, cout = K.shape
+        return super().conv_general(X, np.ascontiguousarray(K).reshape(cout, cg, kh, kw).transpose(2, 3, 1, 0),
+                                    layout="nhwc", **params)
+
+
 class BackpropGuessesInputSize(NumpyBackend):
     """The explicit input gradient for the smallest input that gives dY's shape: what a strided backward
     infers when it is not told the input's size (torch.nn.grad.conv2d_input and TF's

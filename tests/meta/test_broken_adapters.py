@@ -78,6 +78,8 @@ CATALOGUE = {
     "NoParameterChecks": "the spec says this is an error",
     "GradientsSwapped": "dX and dK swapped",
     "LastKernelRowGradient": "dK of conv_general_vjp on depthwise_strided_backward",
+    "ChannelsLastResultLeftNCHW": "the result left channels-first (NCHW) where channels-last (NHWC) is meant",
+    "ChannelsLastKernelReadAsOIHW": "the kernel read as OIHW where HWIO is given",
     "BackpropGuessesInputSize": "dX of conv_general_backprop on stride_floor (BackpropGuessesInputSize-cpu-float16): "
                                 "shape 1x1x4x4, expected 1x1x5x5 (the shape of X); the input size inferred from dY's",
     # Pooling (d2l 7.5).
