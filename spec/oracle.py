@@ -8,6 +8,7 @@ the spec are small; exactness costs microseconds.
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -15,8 +16,16 @@ import numpy as np
 
 def corr2d(X: np.ndarray, K: np.ndarray, b: float = 0.0) -> np.ndarray:
     """Exact ``corr2d(X, K) + b``, correctly rounded to float64."""
-    X = np.asarray(X, dtype=np.float64)
-    K = np.asarray(K, dtype=np.float64)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    K = np.ascontiguousarray(K, dtype=np.float64)
+    # The same inputs come back for every target and every broken adapter of a run: computed once.
+    return _corr2d(X.tobytes(), X.shape, K.tobytes(), K.shape, float(b)).copy()
+
+
+@functools.lru_cache(maxsize=4096)
+def _corr2d(x: bytes, x_shape: tuple, k: bytes, k_shape: tuple, b: float) -> np.ndarray:
+    X = np.frombuffer(x, dtype=np.float64).reshape(x_shape)
+    K = np.frombuffer(k, dtype=np.float64).reshape(k_shape)
     (nh, nw), (kh, kw) = X.shape, K.shape
     if kh > nh or kw > nw:
         raise ValueError(f"kernel {K.shape} is larger than the input {X.shape}")
