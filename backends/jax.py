@@ -224,9 +224,22 @@ class JaxBackend(Backend):
         updates, _ = optimizer.update(grads, optimizer.init(params), params)
         return dict(optax.apply_updates(params, updates))
 
-    def conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
-        jax = self.lib
+    # The verbs beyond the book's eager loop run under jax.jit, compiled once per shape, dtype and
+    # parameters: eager JAX compiles every primitive for every new shape, and the generated properties
+    # draw a new shape per example.  The parameters are checked first, outside the trace.
+    def _compiled(self, name: str, static: tuple[str, ...]):
+        cache = self.__dict__.setdefault("_jitted", {})
+        if (name, static) not in cache:
+            cache[name, static] = self.lib.jit(getattr(self, name), static_argnames=static)
+        return cache[name, static]
+
+    def conv_general(self, X, K, **params):
         # lax returns an empty array for a kernel larger than the input and crops for a negative pad.
+        general_geometry(X.shape, K.shape, **params)
+        return self._compiled("_conv_general", tuple(params))(X, K, **_hashable(params))
+
+    def _conv_general(self, X, K, *, stride, dilation, padding, padding_mode, groups, layout="nchw"):
+        jax = self.lib
         pads, _ = general_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                                    padding_mode=padding_mode, groups=groups, layout=layout)
         dims = ("NHWC", "HWIO", "NHWC") if layout == "nhwc" else ("NCHW", "OIHW", "NCHW")
@@ -245,10 +258,18 @@ class JaxBackend(Backend):
                                   "its gradients are jax.vjp's (conv_general_vjp)")
 
     def conv_general_vjp(self, X, K, dY, **params):
-        _, pullback = self.lib.vjp(lambda x, k: self.conv_general(x, k, **params), X, K)
+        general_geometry(X.shape, K.shape, **params)
+        return self._compiled("_conv_general_vjp", tuple(params))(X, K, dY, **_hashable(params))
+
+    def _conv_general_vjp(self, X, K, dY, **params):
+        _, pullback = self.lib.vjp(lambda x, k: self._conv_general(x, k, **params), X, K)
         return pullback(dY)
 
-    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+    def pool2d(self, X, **params):
+        pool_geometry(X.shape, **params)
+        return self._compiled("_pool2d", tuple(params))(X, **_hashable(params))
+
+    def _pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
         jax = self.lib
         lax, jnp = jax.lax, jax.numpy
         pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
@@ -267,7 +288,11 @@ class JaxBackend(Backend):
         counts = lax.reduce_window(inside, 0.0, lax.add, dims, steps, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
         return sums / counts
 
-    def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
+    def conv_transpose(self, X, K, **params):
+        transpose_geometry(X.shape, K.shape, **params)
+        return self._compiled("_conv_transpose", tuple(params))(X, K, **_hashable(params))
+
+    def _conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
         lax = self.lib.lax
         crops, _ = transpose_geometry(X.shape, K.shape, stride=stride, dilation=dilation, padding=padding,
                                       output_padding=output_padding)
@@ -307,3 +332,10 @@ class JaxBackend(Backend):
             params = jax.tree_util.tree_map(lambda p, g: p - lr * g, params, grads)
             losses = losses.at[step].set(value)
         return Trajectory(initial=start, losses=losses, kernel=params["params"]["kernel"].reshape(kernel_size))
+
+
+def _hashable(params: dict) -> dict:
+    """Static arguments for ``jax.jit``: lists (from JSON) as tuples, all the way down."""
+    def freeze(v):
+        return tuple(freeze(x) for x in v) if isinstance(v, list | tuple) else v
+    return {k: freeze(v) for k, v in params.items()}

@@ -28,6 +28,7 @@ any other pair.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -41,7 +42,7 @@ import numpy as np
 
 import spec
 from report import matrix
-from spec import learning, numerics
+from spec import general, learning, numerics
 
 RECORD_FORMAT = "conv-conformance-record/2"
 #: How the reason of every xfail or skip from a known-deviation list (``spec/xfails``) starts.
@@ -221,20 +222,88 @@ def _tolerance(case_id: str, what: str, dtype: str, precision: str) -> np.ndarra
     return spec.expectation(case, dtype, arith).tolerance
 
 
+#: How the outputs of generated cases begin (tests/test_generated.py): compared on identical draws.
+GENERATED = "generated-"
+#: What a generated output carries beside it: the draw, from which the report recomputes the tolerance.
+DRAW_PARTS = ("-X", "-K", "-params")
+
+
+def draw_params(params: dict) -> np.ndarray:
+    """A generated case's parameters as JSON bytes in an array (records hold arrays only)."""
+    text = json.dumps(params, sort_keys=True, default=list)
+    return np.frombuffer(text.encode(), dtype=np.uint8).astype(np.float64)
+
+
+def draw_digest(X, K, params: dict) -> str:
+    """Which draw: a digest of its inputs and parameters, the same for every backend that drew it."""
+    return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float64).tobytes() + b"|"
+                          + np.ascontiguousarray(K, dtype=np.float64).tobytes() + b"|"
+                          + draw_params(params).tobytes()).hexdigest()[:16]
+
+
+@functools.cache
+def _generated_tolerance(kind: str, x: bytes, x_shape: tuple, k: bytes, k_shape: tuple, text: bytes, dtype: str,
+                         precision: str) -> np.ndarray:
+    X = np.frombuffer(x, dtype=np.float64).reshape(x_shape)
+    K = np.frombuffer(k, dtype=np.float64).reshape(k_shape)
+    params = general.params_of(json.loads(text))
+    rule = "error_bound" if kind == "floats" else "exact"
+    return spec.general_arrays(X, K, None, params, dtype, numerics.arithmetic(dtype, precision),
+                               rule=rule).tolerance["y"]
+
+
+def _draw_tolerance(outputs: dict, case: str, what: str, device: str, dtype: str, precision: str) -> np.ndarray:
+    """The tolerance of one target's generated output, recomputed from the draw the record holds, after
+    checking that the draw is the one its key names."""
+    parts = {}
+    for part in DRAW_PARTS:
+        key = "|".join((case, what + part, device, dtype, *([precision] if precision != "strict" else [])))
+        alt = "|".join((case, what + part, device, dtype, precision))
+        value = outputs.get(key, outputs.get(alt))
+        if value is None:
+            raise RecordError(f"generated output {what} ({device}, {dtype}, {precision}) comes without its draw "
+                              f"({part.lstrip('-')})")
+        parts[part] = value
+    X, K, raw = parts["-X"], parts["-K"], parts["-params"]
+    try:
+        text = raw.astype(np.uint8).tobytes()
+        params = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        params = None
+    if not isinstance(params, dict) or draw_digest(X, K, params) != what.rsplit("-", 1)[1]:
+        raise RecordError(f"generated output {what}: the draw it carries is not the one its name digests")
+    X, K = np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(K, dtype=np.float64)
+    return _generated_tolerance(what.split("-")[1], X.tobytes(), X.shape, K.tobytes(), K.shape, text, dtype,
+                                precision)
+
+
 def compare(report: Report) -> None:
     groups: dict[tuple[str, str, str], dict[str, tuple[np.ndarray, str]]] = defaultdict(dict)
+    stored: dict[tuple[str, str, str, str], np.ndarray] = {}  # generated cases: each target's own tolerance
     for rec in report.records:
         for key, value in rec.outputs.items():
             case, what, device, dtype, *rest = key.split("|")
             precision = rest[0] if rest else "strict"
             name = f"{rec.backend}/{device}" + ("" if precision == "strict" else f"/{precision}")
+            if what.startswith(GENERATED):
+                if what.endswith(DRAW_PARTS):
+                    continue
+                try:
+                    stored[case, what, dtype, name] = _draw_tolerance(rec.outputs, case, what, device, dtype,
+                                                                      precision)
+                except RecordError as exc:
+                    report.problems.append(f"{rec.path.name}: {exc}")
+                    continue
             groups[case, what, dtype][name] = value, precision
     for (case, what, dtype), by_target in sorted(groups.items()):
         names = sorted(by_target)
         for i, a in enumerate(names):
             for b in names[i + 1:]:
                 (A, pa), (B, pb) = by_target[a], by_target[b]
-                tol = _tolerance(case, what, dtype, pa) + _tolerance(case, what, dtype, pb)
+                if what.startswith(GENERATED):  # a drawn case: the bound each target is held to, summed
+                    tol = stored[case, what, dtype, a] + stored[case, what, dtype, b]
+                else:
+                    tol = _tolerance(case, what, dtype, pa) + _tolerance(case, what, dtype, pb)
                 if A.shape != B.shape:
                     report.comparisons.append(Comparison(case, what, dtype, a, b, float("inf"), float("inf")))
                     continue

@@ -157,6 +157,24 @@ def _repeat_rows(report: Report) -> tuple[int, list[list[str]]]:
     return same, sorted(other)
 
 
+def _generated_rows(report: Report) -> list[list[str]]:
+    """Per generated property and dtype: how many draws were compared, across how many targets, and the worst."""
+    from report import GENERATED
+
+    rows: dict[tuple[str, str], dict] = defaultdict(lambda: {"draws": set(), "targets": set(), "pairs": 0,
+                                                             "units": 0.0, "diff": 0.0})
+    for c in report.comparisons:
+        if not c.what.startswith(GENERATED):
+            continue
+        row = rows[c.what.split("-")[1], c.dtype]
+        row["draws"].add(c.what)
+        row["targets"] |= {c.a, c.b}
+        row["pairs"] += 1
+        row["units"], row["diff"] = max(row["units"], c.units), max(row["diff"], c.max_abs_diff)
+    return [[kind, dtype, str(len(r["draws"])), str(len(r["targets"])), str(r["pairs"]), _fmt_units(r["units"]),
+             f"{r['diff']:.2g}"] for (kind, dtype), r in sorted(rows.items())]
+
+
 def _fmt_units(u: float) -> str:
     return "—" if np.isnan(u) else ("inf" if np.isinf(u) else f"{u:.3g}")
 
@@ -175,8 +193,13 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
         names, units, diffs = worst_matrix(report, dtype)
         rows = [[a] + [f"{_fmt_units(units[i, j])} ({diffs[i, j]:.2g})" if i != j else "·"
                        for j in range(len(names))] for i, a in enumerate(names)]
-        out.append((f"Agreement, {dtype}: worst over seeded cases and learning trajectories, "
-                    "in pair-tolerance units (max |a−b|); above 1 is a disagreement", [""] + names, rows))
+        out.append((f"Agreement, {dtype}: worst over seeded cases, learning trajectories, the conventions' outputs "
+                    "and the generated draws, in pair-tolerance units (max |a−b|); above 1 is a disagreement",
+                    [""] + names, rows))
+    generated = _generated_rows(report)
+    if generated:
+        out.append(("Generated cases (tests/test_generated.py): the same draws compared across targets",
+                    ["property", "dtype", "draws", "targets", "pairs", "worst units", "max |a−b|"], generated))
     header, rows = conventions_rows(report)
     if any(cell.split(";")[1].strip() != "not run" for row in rows for cell in row[1:]):
         out.append(("Conventions of the general convolution (spec/general.py): how each backend's adapter says it "

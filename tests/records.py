@@ -409,7 +409,8 @@ def write_record(out: Path, bk, meta: dict, entries: list[dict], run: dict, verd
             continue  # a known deviation's outputs stay out of the cross-framework comparison
         for key, value in e["_outputs"].items():
             what = e["op"] or key.removeprefix("output:")
-            key = f"{e['case']}|{what}|{e['device']}|{e['dtype']}|{e['precision']}"
+            case = e["case"] if e["case"] is not None else e["function"]  # a generated property: no spec case
+            key = f"{case}|{what}|{e['device']}|{e['dtype']}|{e['precision']}"
             arrays[key] = np.asarray(value, dtype=np.float64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)

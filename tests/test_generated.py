@@ -129,6 +129,20 @@ def _conforms(target, actual, X, K, params, what):
     support._general_shape(target, actual, exp.expected["y"], hyp, what, exp.X, exp.K, params)
     support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"], what=what,
                             hypotheses=hyp)
+    return exp
+
+
+def _keep_for_the_report(kind: str, X, K, params, actual, target) -> None:
+    """A conforming output of a generated case, for the cross-framework comparison, with the draw that
+    made it (X, K and the parameters as JSON bytes): keyed by a digest of that draw (``report.draw_digest``),
+    so that the report pairs the same draw across backends (a backend whose declared gaps reject a draw
+    has no output for it) and recomputes each target's tolerance from the draw itself."""
+    from report import draw_digest, draw_params
+
+    digest = draw_digest(X, K, params)
+    got = np.asarray(target.backend.to_numpy(actual), dtype=np.float64)
+    key = f"output:generated-{kind}-{digest}"
+    support.note(**{key: got, f"{key}-X": X, f"{key}-K": K, f"{key}-params": draw_params(params)})
 
 
 def _run(target, X, K, params, **change):
@@ -140,7 +154,9 @@ def _run(target, X, K, params, **change):
 def test_generated_conv_matches_the_oracle(target, data):
     """Any valid geometry, any padding mode: the exact result, and the output-shape law."""
     X, K, params = _draw_case(data, target)
-    _conforms(target, _run(target, X, K, params), X, K, params, f"conv_general on a generated case ({target.id})")
+    actual = _run(target, X, K, params)
+    _conforms(target, actual, X, K, params, f"conv_general on a generated case ({target.id})")
+    _keep_for_the_report("integers", X, K, params, actual, target)
 
 
 @given(data=st.data())
@@ -221,6 +237,7 @@ def test_generated_floats_within_the_error_bound(target, data):
                            exp.X, exp.K, params)
     support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"],
                             what=f"conv_general on generated floats ({target.id})")
+    _keep_for_the_report("floats", X, K, params, actual, target)
 
 
 GENERATED = ("test_generated_conv_matches_the_oracle", "test_generated_same_is_its_explicit_padding",

@@ -94,8 +94,9 @@ def test_nan_in_an_output_is_a_disagreement_not_agreement(records, tmp_path):
     path = tmp_path / "SloppyOnRandomValues.json"
     rec = json.loads(path.read_text())
     npz = tmp_path / rec["outputs"]["file"]
-    with np.load(npz) as z:
-        arrays = {k: np.full_like(z[k], np.nan) for k in z.files}
+    with np.load(npz) as z:  # every output; the generated draws' inputs stay what was drawn
+        arrays = {k: z[k] if k.split("|")[1].endswith(("-X", "-K", "-params")) else np.full_like(z[k], np.nan)
+                  for k in z.files}
     np.savez(npz, **arrays)
     rec["outputs"]["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
     rec["results"] = [r | {"outcome": "passed"} for r in rec["results"]]
@@ -125,3 +126,85 @@ def test_known_deviations_are_a_table_of_their_own(tmp_path):
     assert "| FlipsOnTheEdgeImage | 3 | xfailed |" in table and "flipped on purpose" in table
     assert "https://example.org/9" in table and "FlipsOnTheEdgeImage.txt)" in table
     assert "flipped on purpose" not in md.split("## Skips, by reason")[-1] or "## Skips, by reason" not in md
+
+
+def _edit_outputs(tmp_path, backend: str, change) -> None:
+    """Rewrite a copied record's outputs with ``change(arrays)``, its failures stripped and its SHA-256
+    restated: only the report's own comparison can then catch what ``change`` did."""
+    import hashlib
+
+    import numpy as np
+
+    path = tmp_path / f"{backend}.json"
+    rec = json.loads(path.read_text())
+    npz = tmp_path / rec["outputs"]["file"]
+    with np.load(npz) as z:
+        arrays = {k: z[k].copy() for k in z.files}
+    change(arrays)
+    np.savez(npz, **arrays)
+    rec["outputs"]["sha256"] = hashlib.sha256(npz.read_bytes()).hexdigest()
+    rec["results"] = [r | {"outcome": "passed"} for r in rec["results"]]
+    rec["verdict"] = {"headline": "CONFORMANT", "not_conformant": [], "no_verdict": []}
+    path.write_text(json.dumps(rec))
+
+
+def _generated(arrays: dict, part: str = "") -> list[str]:
+    """The keys of the generated integer draws' outputs (``part`` "": the results; "-X" etc.: the draws)."""
+    whats = {k: k.split("|")[1] for k in arrays}
+    return sorted(k for k, what in whats.items() if what.startswith("generated-integers-") and what.endswith(part)
+                  and (part or not what.endswith(("-X", "-K", "-params"))))
+
+
+def test_generated_draws_are_compared_across_targets(records, tmp_path):
+    """The same derandomized draws in two backends' runs: each draw's outputs paired."""
+    for name in ("numpy", "SloppyOnRandomValues"):
+        copy_record(records, tmp_path, name)
+    result = report(tmp_path, "numpy,SloppyOnRandomValues")
+    assert "## Generated cases" in result.stdout, result.stdout[-3000:]
+    table = result.stdout.split("## Generated cases", 1)[1].split("\n## ", 1)[0]
+    assert "| integers | float64 | 10 | 2 | 10 | 0 | 0 |" in table, table
+
+
+def test_a_generated_disagreement_is_flagged(records, tmp_path):
+    """One drawn output off by one in one target: a disagreement, named by its draw."""
+    for name in ("numpy", "SloppyOnRandomValues"):
+        copy_record(records, tmp_path, name)
+
+    def off_by_one(arrays):
+        key = _generated(arrays)[0]
+        arrays[key][(0,) * arrays[key].ndim] += 1.0
+
+    _edit_outputs(tmp_path, "SloppyOnRandomValues", off_by_one)
+    result = report(tmp_path, "numpy,SloppyOnRandomValues")
+    assert result.returncode == 1 and "pair(s) disagree beyond tolerance" in result.stdout, result.stdout[-3000:]
+    assert any(line.startswith("| test_generated_conv_matches_the_oracle | generated-integers-")
+               for line in result.stdout.splitlines()), result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("part", ["-X", "-params"])
+def test_a_generated_output_whose_draw_was_changed_is_refused(records, tmp_path, part):
+    """The tolerance is recomputed from the draw the record carries, and that draw must be the one the
+    output's name digests: a record cannot widen its own bound by changing it."""
+    copy_record(records, tmp_path, "numpy")
+
+    def tamper(arrays):
+        key = _generated(arrays, part)[0]
+        if part == "-X":
+            arrays[key][(0,) * arrays[key].ndim] += 0.5
+        else:  # the parameters, as JSON bytes: ask for another padding
+            text = arrays[key].astype("uint8").tobytes().decode()
+            import numpy as np
+            arrays[key] = np.frombuffer(text.replace('"padding_mode": "', '"padding_mode": "x').encode(),
+                                        dtype="uint8").astype(float)
+
+    _edit_outputs(tmp_path, "numpy", tamper)
+    result = report(tmp_path, "numpy")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "the draw it carries is not the one its name digests" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_generated_output_without_its_draw_is_refused(records, tmp_path):
+    copy_record(records, tmp_path, "numpy")
+    _edit_outputs(tmp_path, "numpy", lambda arrays: arrays.pop(_generated(arrays, "-K")[0]))
+    result = report(tmp_path, "numpy")
+    assert result.returncode == 1 and "comes without its draw (K)" in result.stdout, result.stdout[-2000:]
