@@ -180,6 +180,8 @@ def _select(config: pytest.Config) -> Selection:
             f"--precision {precision_opt!r}: choose from {', '.join(sorted(PRECISION_CHOICES))}")
     if backend_opt == "all":
         names = backends.builtin_names()
+    elif backend_opt.startswith("runner:"):  # a runner command: its commas separate its argv (docs/runners.md)
+        names = [backend_opt]
     else:
         names = [n.strip() for n in backend_opt.split(",") if n.strip()]
     if not names:

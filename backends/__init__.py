@@ -4,7 +4,8 @@
 lazily, so a broken install is reported for that backend alone.
 
 Select an adapter by its registered name (``numpy``, ``torch``, ``jax``,
-``tensorflow``, ``mxnet``) or, for an adapter that lives outside this
+``tensorflow``, ``mxnet``, and the runners ``tfjs`` and ``jvm``), by a runner command
+``runner:CMD,ARG,...`` (``docs/runners.md``) or, for an adapter that lives outside this
 repository, by an import path ``package.module:ClassName`` or by the name of
 an entry point that an installed package declares in the group
 ``conv_conformance.backends`` (see ``docs/adapters.md``).
@@ -15,7 +16,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 
-from backends import jax, mxnet, numpy, tensorflow, torch  # noqa: F401  (registers them)
+from backends import jax, mxnet, numpy, runner, tensorflow, torch  # noqa: F401  (registers them)
 from backends.base import (
     DEVICES,
     DTYPES,
@@ -47,6 +48,8 @@ def resolve(name: str) -> type[Backend]:
     :data:`ENTRY_POINT_GROUP`, or ``module.path:ClassName``.  Raises
     ``LookupError`` naming the known backends when nothing matches.
     """
+    if name.startswith("runner:"):  # any command that speaks docs/runners.md
+        return runner.command_backend(name.removeprefix("runner:"))
     if ":" in name:
         return _load_class(name, name)
     if name in REGISTRY:

@@ -109,8 +109,9 @@ LEARNING_DIAGNOSES = ("MeanLoss", "HalfMeanLoss", "WrongLearningRate", "LossesOn
 DEVICE = {"LeavesOutputOnCPU": "gpu", "TF32LeftOn": "gpu", "SwitchDoesNotTake": "gpu", "Nondeterministic": "gpu"}
 
 
-def run_suite(backend: str, *extra: str, device: str = "cpu", shrink: bool = False) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONV_CONFORMANCE_")}
+def run_suite(backend: str, *extra: str, device: str = "cpu", shrink: bool = False,
+              env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONV_CONFORMANCE_")} | (env_extra or {})
     if not shrink:  # a broken adapter fails the generated properties at once; shrinking each costs seconds
         env["CONV_CONFORMANCE_SHRINK"] = "0"
     return subprocess.run(
