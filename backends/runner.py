@@ -220,6 +220,7 @@ class RunnerBackend(Backend):
         self.dtypes = {device: tuple(d) for device, d in hello["dtypes"].items()}
         self.train_dtypes = tuple(hello.get("train_dtypes", sorted({d for v in self.dtypes.values() for d in v})))
         self.conventions = dict(hello.get("conventions", {}))
+        self.module = hello["framework"]  # what the record and the report header name as the framework
         self._lib = self
         return self._lib
 
@@ -296,7 +297,7 @@ class RunnerBackend(Backend):
 
     def version(self) -> str:
         hello = self._hello or {}
-        return f"{hello.get('framework', '?')} {hello.get('framework_version', '?')} ({hello.get('runtime', '?')})"
+        return f"{hello.get('framework_version', '?')} ({hello.get('runtime', '?')}, through the runner protocol)"
 
     def gpu_unavailable_reason(self) -> str | None:
         if "gpu" in self.dtypes:

@@ -28,7 +28,8 @@ def test_a_conforming_runner_is_conformant_and_recorded(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     assert "verdict: pyrunner: CONFORMANT" in result.stdout
     record = json.loads((tmp_path / "pyrunner.json").read_text())
-    assert record["framework_version"].startswith("NumPy behind the protocol ")
+    assert record["framework"] == "NumPy behind the protocol", record["framework"]
+    assert record["framework_version"].endswith(", through the runner protocol)"), record["framework_version"]
     assert record["declared_dtypes"] == {"cpu": ["float16", "float32", "float64"]}, record["declared_dtypes"]
 
 
