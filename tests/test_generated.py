@@ -15,13 +15,13 @@ a spec-ready JSON case to add under ``spec/cases/`` as a fixed regression, and t
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
 from hypothesis import assume, given, note
 from hypothesis import strategies as st
-from hypothesis.control import current_build_context
 
 import spec
 from spec import general
@@ -121,11 +121,7 @@ def _draw_case(data, target, **kw):
 
 def _conforms(target, actual, X, K, params, what):
     exp = spec.general_arrays(X, K, None, params, target.dtype, target.arithmetic)
-    # The named mistakes only for the example that is reported (the shrunk one), not for every
-    # example tried while shrinking.
-    final = current_build_context().is_final
-    hyp = support.general_hypotheses(exp.X.astype(float), exp.K.astype(float), params, exp.expected["y"]) \
-        if final else {}
+    hyp = _mistakes(exp, params)
     support._general_shape(target, actual, exp.expected["y"], hyp, what, exp.X, exp.K, params)
     support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"], what=what,
                             hypotheses=hyp)
@@ -143,6 +139,12 @@ def _keep_for_the_report(kind: str, X, K, params, actual, target) -> None:
     got = np.asarray(target.backend.to_numpy(actual), dtype=np.float64)
     key = f"output:generated-{kind}-{digest}"
     support.note(**{key: got, f"{key}-X": X, f"{key}-K": K, f"{key}-params": draw_params(params)})
+
+
+def _mistakes(exp, params) -> support.Hypotheses:
+    """The named mistakes of a general convolution on these arrays, computed only if the check fails."""
+    return functools.partial(support.general_hypotheses, exp.X.astype(float), exp.K.astype(float), params,
+                             exp.expected["y"])
 
 
 def _run(target, X, K, params, **change):
@@ -233,10 +235,11 @@ def test_generated_floats_within_the_error_bound(target, data):
     X, K = halves_to_ones(data.draw, x_shape, "X"), halves_to_ones(data.draw, k_shape, "K")
     exp = spec.general_arrays(X, K, None, params, target.dtype, target.arithmetic, rule="error_bound")
     actual = _run(target, exp.X.astype(np.float64), exp.K.astype(np.float64), params)
-    support._general_shape(target, actual, exp.expected["y"], {}, f"conv_general on generated floats ({target.id})",
-                           exp.X, exp.K, params)
+    support._general_shape(target, actual, exp.expected["y"], _mistakes(exp, params),
+                           f"conv_general on generated floats ({target.id})", exp.X, exp.K, params)
     support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"],
-                            what=f"conv_general on generated floats ({target.id})")
+                            what=f"conv_general on generated floats ({target.id})",
+                            hypotheses=_mistakes(exp, params))
     _keep_for_the_report("floats", X, K, params, actual, target)
 
 

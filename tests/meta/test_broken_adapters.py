@@ -168,7 +168,8 @@ def test_hanging_op_times_out_and_the_run_goes_on():
 def test_unknown_backend_lists_the_known_ones():
     result = run_suite("nosuchbackend")
     assert result.returncode == 4  # pytest's usage error
-    assert "unknown backend 'nosuchbackend'; known backends: jax, mxnet, numpy, tensorflow, torch" in result.stderr
+    known = "jax, jvm, mxnet, numpy, tensorflow, tfjs, torch"
+    assert f"unknown backend 'nosuchbackend'; known backends: {known}" in result.stderr
 
 
 def test_unimportable_backend_is_an_error_not_a_skip():
