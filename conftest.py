@@ -309,6 +309,7 @@ def _hypothesis_profile(config: pytest.Config) -> None:
                                HealthCheck.filter_too_much])
     settings.load_profile("conv-conformance")
     config.stash[GENERATED] = (value, seeded)
+    support.GENERATED_SEEDED = seeded
 
 
 @pytest.hookimpl(wrapper=True)

@@ -301,6 +301,10 @@ TARGET: contextvars.ContextVar = contextvars.ContextVar("conv_conformance_target
 #: How a skip that the manifest asks for (``verb_dtypes``) begins.
 MANIFEST_SAYS = "not in the manifest"
 
+#: Set from ``--hypothesis-seed`` (``conftest.py``, before the test modules are imported): the generated
+#: properties then draw from that seed instead of their own fixed ones.
+GENERATED_SEEDED = False
+
 #: Set from pytest's ``-v`` (``conftest.py``): show a verb's own traceback instead of one line.
 FULL_TRACEBACKS = False
 

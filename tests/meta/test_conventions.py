@@ -138,6 +138,22 @@ def test_a_convention_declared_unsupported_that_raises_is_a_skip_that_says_so():
             "CircularUnsupported.conv_general raised NotImplementedError: circular padding") in result.stdout
 
 
+@pytest.mark.parametrize("workers", [(), ("-p", "xdist", "-n", "2")], ids=["one process", "xdist"])
+def test_a_whole_run_with_a_declared_gap_is_conformant_also_under_xdist(workers):
+    """The declared gap's skips are documented ones, also where xdist takes them in its workers and the
+    verdict is drawn in the controller (found by the fresh-clone CI run: MXNet's channels-last gap)."""
+    result = run_suite(f"{H}:CircularUnsupported", *workers)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "verdict: CircularUnsupported: CONFORMANT" in result.stdout and "unsupported (declared)" in result.stdout
+
+
+def test_a_skip_in_the_harness_words_that_the_harness_did_not_take_fails():
+    result = run_suite(f"{H}:SkipsInTheHarnessWords", "-p", "xdist", "-n", "2", "-k", "fig_7_2_1 and conv2d")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "pytest.skip('unsupported, as the adapter declares: valid (it says so itself)') was called" in \
+        result.stdout, result.stdout[-3000:]
+
+
 def test_a_convention_declared_unsupported_that_conforms_is_an_unexpected_pass():
     result = run_suite(f"{H}:CircularUnsupportedButWorks")
     assert result.returncode == 0 and "verdict: CircularUnsupportedButWorks: CONFORMANT" in result.stdout, \

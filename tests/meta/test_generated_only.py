@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from tests.meta.test_broken_adapters import outcome, run_suite
+from tests.meta.test_broken_adapters import DEPTH, GENERATED_ONLY, outcome, run_suite
 
-ONLY_GENERATED = ("WrongPastTile", "TallKernelTransposed", "StrideResidueOffByOne")
+ONLY_GENERATED = GENERATED_ONLY
 
 
 @pytest.mark.parametrize("adapter", ONLY_GENERATED)
@@ -24,7 +24,7 @@ def test_the_fixed_cases_miss_it(adapter):
 def test_a_generated_case_finds_it_and_shrinks_it(adapter):
     # One target: shrinking runs per target, and what is shown here (found, shrunk, printed) is per target.
     result = run_suite(f"tests.meta.broken:{adapter}", "-k", "test_generated and float64 and not fast", "--tb=short",
-                       shrink=True)
+                       *DEPTH, shrink=True)
     out = result.stdout
     assert result.returncode == 1 and outcome(result).get("failed", 0) >= 1, out[-3000:]
     assert re.search(r"Falsifying example|Failing test case", out) and "Draw 1 (geometry)" in out, out[-3000:]
