@@ -306,13 +306,16 @@ class JaxBackend(Backend):
         over = pool_overhang(X.shape, pads, window, stride, shape)
         full = ((0, 0), (0, 0), (pads[0][0], pads[0][1] + over[0]), (pads[1][0], pads[1][1] + over[1]))
         dims, steps = (1, 1, kh, kw), (1, 1, sh, sw)
+        # The spec's sizes crop the result: with ceil sizes, a trailing pad can hold a last window that starts
+        # past the input (dropped by the spec's rule), which reduce_window over the padded input keeps.
+        ho, wo = shape[2:]
         if kind == "max":
-            return lax.reduce_window(X, -jnp.inf, lax.max, dims, steps, full)
+            return lax.reduce_window(X, -jnp.inf, lax.max, dims, steps, full)[:, :, :ho, :wo]
         sums = lax.reduce_window(X, 0.0, lax.add, dims, steps, full)
         inside = jnp.pad(jnp.ones((1, 1, h, w), X.dtype), ((0, 0), (0, 0), *pads),
                          constant_values=1 if count_include_pad else 0)
         counts = lax.reduce_window(inside, 0.0, lax.add, dims, steps, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
-        return sums / counts
+        return (sums / counts)[:, :, :ho, :wo]
 
     def conv_transpose(self, X, K, **params):
         transpose_geometry(X.shape, K.shape, **params)

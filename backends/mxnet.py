@@ -223,6 +223,15 @@ class MxnetBackend(Backend):
                                num_filter=K.shape[0], num_group=groups, no_bias=True)
 
     def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        # The spec's sizes crop the result: with ceil sizes, a trailing pad can hold a last window that starts
+        # past the input (dropped by the spec's rule), which pooling the padded input keeps.
+        _, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+                                 ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+        Y = self._pool2d(X, kind=kind, window=window, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                         count_include_pad=count_include_pad)
+        return Y[:, :, :shape[2], :shape[3]]
+
+    def _pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
         mnp, npx = self.lib.np, self.lib.npx
         pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
                                     ceil_mode=ceil_mode, count_include_pad=count_include_pad)
@@ -245,7 +254,7 @@ class MxnetBackend(Backend):
             return npx.pooling(X, pool_type=kind, pad=(t, le), pooling_convention=convention,
                                count_include_pad=count_include_pad, **args)
         if kind == "max":
-            Xp = mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r)), mode="constant", constant_values=-np.inf)
+            Xp = _pad_with(mnp, X, (t, b), (le, r), -np.inf)
             return npx.pooling(Xp, pool_type="max", pooling_convention=convention, **args)
         return self._sums_over_counts(X, (t, b), (le, r), (0, 0), count_include_pad, {**args, "pooling_convention":
                                                                                           convention})
@@ -256,9 +265,8 @@ class MxnetBackend(Backend):
         mnp, npx = self.lib.np, self.lib.npx
         (t, b), (le, r) = rows, cols
         sums = npx.pooling(mnp.pad(X, ((0, 0), (0, 0), (t, b), (le, r))), pool_type="sum", **args)
-        inside = mnp.pad(mnp.ones((1, 1, *X.shape[2:]), dtype=X.dtype, ctx=X.ctx),
-                         ((0, 0), (0, 0), (t, b - over[0]), (le, r - over[1])), mode="constant",
-                         constant_values=1 if count_include_pad else 0)
+        inside = _pad_with(mnp, mnp.ones((1, 1, *X.shape[2:]), dtype=X.dtype, ctx=X.ctx), (t, b - over[0]),
+                           (le, r - over[1]), 1.0 if count_include_pad else 0.0)
         inside = mnp.pad(inside, ((0, 0), (0, 0), (0, over[0]), (0, over[1])))
         return sums / npx.pooling(inside, pool_type="sum", **args)
 
@@ -375,3 +383,18 @@ def _pad_by_slices(mnp, X, pads, mode):
             parts = [mnp.flip(take(0, lo), axis=axis), X, mnp.flip(take(n - hi, n), axis=axis)]
         X = mnp.concatenate([p for p in parts if p.shape[axis]], axis=axis)
     return X
+
+
+def _pad_with(mnp, X, rows: tuple[int, int], cols: tuple[int, int], value: float):
+    """``X`` (N, C, H, W) padded with ``value`` by concatenation: MXNet 1.9.1's ``np.pad(mode='constant')``
+    ignores ``constant_values`` and always pads zeros (measured: -inf, -5, 7 and 1 all gave 0; found by
+    the generated pooling property, whose negative inputs a zero pad outgrows under max pooling)."""
+    (t, b), (le, r) = rows, cols
+    n, c, h, w = X.shape
+
+    def block(height, width):
+        return mnp.full((n, c, height, width), value, dtype=X.dtype, ctx=X.ctx)
+
+    X = mnp.concatenate([block(t, w), X, block(b, w)], axis=2) if t or b else X
+    h = X.shape[2]
+    return mnp.concatenate([block(h, le), X, block(h, r)], axis=3) if le or r else X

@@ -300,17 +300,25 @@ class TensorflowBackend(Backend):
                 return tf.transpose(pool(x, padding=padding.upper(), **args), (0, 3, 1, 2))
             over = pool_overhang(X.shape, pads, window, stride, shape)
             full = [[0, 0], [pads[0][0], pads[0][1] + over[0]], [pads[1][0], pads[1][1] + over[1]], [0, 0]]
+            # The spec's sizes crop the result: with ceil sizes, a trailing pad can hold a last window that
+            # starts past the input (dropped by the spec's rule), which a 'VALID' pool of the padded input keeps.
+            ho, wo = shape[2:]
             if kind == "max":
                 y = tf.nn.max_pool2d(tf.pad(x, full, constant_values=float("-inf")), padding="VALID", **args)
-                return tf.transpose(y, (0, 3, 1, 2))
-            channels = x.shape[3]
-            ones = tf.ones((kh, kw, channels, 1), dtype=x.dtype)
-            sums = tf.nn.depthwise_conv2d(tf.pad(x, full), ones, strides=(1, sh, sw, 1), padding="VALID")
+                return tf.transpose(y[:, :ho, :wo], (0, 3, 1, 2))
+            # Window sums: every channel as an image of its own through tf.nn.conv2d with a kernel of ones
+            # (depthwise_conv2d, the obvious op, takes equal strides only; found by the generated property).
+            n, channels = x.shape[0], x.shape[3]
+            padded = tf.pad(x, full)
+            images = tf.reshape(tf.transpose(padded, (0, 3, 1, 2)), (n * channels, *padded.shape[1:3], 1))
+            sums = tf.nn.conv2d(images, tf.ones((kh, kw, 1, 1), dtype=x.dtype), strides=(1, sh, sw, 1),
+                                padding="VALID")
+            sums = tf.transpose(tf.reshape(sums, (n, channels, *sums.shape[1:3])), (0, 2, 3, 1))
             inside = tf.pad(tf.ones((1, h, w, 1), x.dtype), [[0, 0], *pads, [0, 0]],
                             constant_values=1 if count_include_pad else 0)
             inside = tf.pad(inside, [[0, 0], [0, over[0]], [0, over[1]], [0, 0]])
             counts = tf.nn.conv2d(inside, tf.ones((kh, kw, 1, 1), x.dtype), strides=(1, sh, sw, 1), padding="VALID")
-            return tf.transpose(sums / counts, (0, 3, 1, 2))
+            return tf.transpose((sums / counts)[:, :ho, :wo], (0, 3, 1, 2))
 
     def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
         tf = self.lib

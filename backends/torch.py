@@ -294,7 +294,7 @@ class TorchBackend(Backend):
 
     def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
         F = self.lib.nn.functional
-        pads, _ = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
+        pads, shape = pool_geometry(X.shape, kind=kind, window=window, stride=stride, padding=padding,
                                 ceil_mode=ceil_mode, count_include_pad=count_include_pad)
         (t, b), (le, r) = pads
         args = {"kernel_size": tuple(window), "stride": tuple(stride), "ceil_mode": ceil_mode}
@@ -302,13 +302,17 @@ class TorchBackend(Backend):
             if kind == "max":
                 return F.max_pool2d(X, padding=(t, le), **args)
             return F.avg_pool2d(X, padding=(t, le), count_include_pad=count_include_pad, **args)
+        # Pads by hand (torch pools with symmetric pads only): torch's ceil rule then sees no padding, and
+        # may keep a last window that starts in the trailing pad; the spec's sizes crop it (found by the
+        # generated pooling property: 3 wide, window 1, right pad 1, ceil_mode gave a fourth, -inf column).
+        oh, ow = shape[2:]
         if kind == "max":
-            return F.max_pool2d(F.pad(X, (le, r, t, b), value=float("-inf")), **args)
+            return F.max_pool2d(F.pad(X, (le, r, t, b), value=float("-inf")), **args)[:, :, :oh, :ow]
         # An average over asymmetric pads: the window sums over zero padding, divided by the cells counted.
         sums = F.avg_pool2d(F.pad(X, (le, r, t, b)), divisor_override=1, **args)
         inside = self.lib.ones((1, 1, *X.shape[2:]), dtype=X.dtype, device=X.device)
         inside = F.pad(inside, (le, r, t, b), value=1.0 if count_include_pad else 0.0)
-        return sums / F.avg_pool2d(inside, divisor_override=1, **args)
+        return (sums / F.avg_pool2d(inside, divisor_override=1, **args))[:, :, :oh, :ow]
 
     def conv_transpose(self, X, K, *, stride, dilation, padding, output_padding):
         F = self.lib.nn.functional

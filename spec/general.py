@@ -391,6 +391,23 @@ def pool_params_of(data: dict) -> dict:
             "count_include_pad": bool(data.get("count_include_pad", True))}
 
 
+def pool_conventions_of(params: dict) -> set[str]:
+    """The named conventions a pooling exercises (for generated cases, which keep to what an adapter
+    declares it gives)."""
+    used = {f"pool_{params['kind']}"}
+    pad = params["padding"]
+    padded = pad == "same" or (not isinstance(pad, str) and any(lo or hi for lo, hi in pad))
+    if pad == "same":
+        used.add("pool_same")
+    elif padded:
+        used.add("pool_asymmetric" if any(lo != hi for lo, hi in pad) else "pool_padding")
+    if params["kind"] == "avg" and padded:
+        used.add("pool_include_pad" if params["count_include_pad"] else "pool_exclude_pad")
+    if params["ceil_mode"]:
+        used.add("pool_ceil")
+    return used
+
+
 # -- transposed convolution (d2l 14.10) ----------------------------------------------
 
 TRANSPOSE_CONVENTIONS = {

@@ -256,8 +256,72 @@ def test_generated_floats_within_the_error_bound(target, data):
     _keep_for_the_report("floats", X, K, params, actual, target)
 
 
+@st.composite
+def pool_geometries(draw) -> tuple[tuple, dict]:
+    """(X shape, parameters) of a valid pooling (d2l 7.5)."""
+    kind = draw(st.sampled_from(general.POOL_KINDS), label="kind")
+    n, c = draw(st.integers(1, 2), label="N"), draw(st.integers(1, 3), label="C")
+    h, w = draw(st.sampled_from(SIDES), label="H"), draw(st.sampled_from(SIDES), label="W")
+    window = (draw(st.integers(1, 3), label="window h"), draw(st.integers(1, 3), label="window w"))
+    stride = (draw(st.integers(1, 3), label="stride h"), draw(st.integers(1, 3), label="stride w"))
+    pads = st.tuples(st.integers(0, 1), st.integers(0, 1))
+    padding = draw(st.one_of(st.sampled_from(("valid", "same")), st.tuples(pads, pads)), label="padding")
+    params = {"kind": kind, "window": window, "stride": stride, "padding": padding,
+              "ceil_mode": draw(st.booleans(), label="ceil_mode"),
+              "count_include_pad": draw(st.booleans(), label="count_include_pad")}
+    try:
+        general.pool_check((n, c, h, w), **params)
+    except general.ConvError:
+        assume(False)
+    return (n, c, h, w), params
+
+
+@fixed(20261207)
+@given(data=st.data())
+def test_generated_pool_matches_the_oracle(target, data):
+    """Any valid pooling (max or average, padding, stride, ceil sizes, padded cells counted or not) on
+    integer inputs: the exact result within its bound (a maximum exactly), and the output-shape law."""
+    x_shape, params = data.draw(pool_geometries(), label="geometry")
+    keep_away(target, general.pool_conventions_of(params))
+    X = integers(data.draw, x_shape, "X")
+    exp = spec.pool_arrays(X, params, target.dtype, target.arithmetic)
+    what = f"pool2d on a generated case ({target.id})"
+    actual = support.call(target.backend, "pool2d", *support.native(target, "pool2d", X), **params)
+    mistakes = functools.partial(support.pool_hypotheses, X, params, exp.expected["y"])
+    support._general_shape(target, actual, exp.expected["y"], mistakes, what, X, None, params)
+    support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"], what=what,
+                            hypotheses=mistakes)
+
+
+#: The chapter's correlation verbs (7.2), each checked on the same draw where the manifest declares it.
+CORRELATION_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
+
+
+@fixed(20261208)
+@given(data=st.data())
+def test_generated_corr2d_matches_the_oracle(target, data):
+    """The chapter's verbs on any input and kernel shape (the kernel no larger than the input): the exact
+    result (integers in [-3, 3], kernels up to 3x3: partial sums at most 81, exact in every dtype)."""
+    from spec import oracle
+
+    h, w = data.draw(st.sampled_from(SIDES), label="H"), data.draw(st.sampled_from(SIDES), label="W")
+    kh, kw = data.draw(st.integers(1, min(3, h)), label="kh"), data.draw(st.integers(1, min(3, w)), label="kw")
+    X, K = integers(data.draw, (h, w), "X"), integers(data.draw, (kh, kw), "K")
+    expected = oracle.corr2d(X, K)
+    bk = target.backend
+    ops = [op for op in CORRELATION_VERBS if bk.verbs is None or op in bk.verbs]
+    for op in ops:
+        actual = support.call(bk, op, *support.native(target, op, X, K))
+        support.assert_conforms(target, actual, expected, tolerance=0.0,
+                                what=f"{op} on a generated case ({target.id}): X {h}x{w}, K {kh}x{kw}",
+                                hypotheses=functools.partial(support.correlation_hypotheses, X, K, None,
+                                                             target.dtype),
+                                input_shape=X.shape, kernel_shape=K.shape)
+
+
 GENERATED = ("test_generated_conv_matches_the_oracle", "test_generated_same_is_its_explicit_padding",
              "test_generated_groups_are_concatenated_convolutions", "test_generated_conv_is_linear",
-             "test_generated_transpose_is_the_input_gradient", "test_generated_floats_within_the_error_bound")
+             "test_generated_transpose_is_the_input_gradient", "test_generated_floats_within_the_error_bound",
+             "test_generated_pool_matches_the_oracle", "test_generated_corr2d_matches_the_oracle")
 
 pytestmark = pytest.mark.generated
