@@ -34,8 +34,6 @@ SCHEMA_PATH = ROOT / "spec" / "runner.schema.json"
 #: How the verbs' results come back (docs/runners.md, section 2).
 PAIRS = ("receptive_field", "conv_general_vjp", "conv_general_backprop")
 NON_FINITE = {"NaN": np.nan, "Infinity": np.inf, "-Infinity": -np.inf}
-#: The NumPy container of each dtype's values (bfloat16 widens exactly to float32).
-CONTAINER = {"float16": np.float16, "bfloat16": np.float32, "float32": np.float32, "float64": np.float64}
 
 
 class RunnerFault(RuntimeError):
@@ -91,11 +89,9 @@ def decode_array(obj: Any, what: str) -> RemoteArray:
         raise RunnerFault(f"protocol error: {what} holds a value that is not a number: {_short(data)}") from None
     if values.size and any(isinstance(v, bool) for v in data):
         raise RunnerFault(f"protocol error: {what} holds a boolean")
-    container = CONTAINER[dtype]
-    held = values.astype(container).astype(np.float64)
-    if dtype == "bfloat16":
-        from spec import numerics
-        held = numerics.round_to(values, "bfloat16")
+    from spec import numerics
+
+    held = numerics.round_to(values, dtype)
     finite = np.isfinite(values)
     if not np.array_equal(held[finite], values[finite]):
         raise RunnerFault(f"protocol error: {what} is declared {dtype} but holds values that {dtype} cannot hold "
@@ -314,7 +310,9 @@ class RunnerBackend(Backend):
     def to_numpy(self, x: Any) -> np.ndarray:
         if not isinstance(x, RemoteArray):
             raise TypeError(f"not an array from the runner: {type(x).__name__}")
-        return x.values.astype(CONTAINER[x.dtype])
+        from spec import numerics
+
+        return x.values.astype(numerics.CONTAINER[x.dtype])  # bfloat16 widens exactly to float32
 
     def device_of(self, x: Any) -> str:
         return x.device

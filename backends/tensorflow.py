@@ -242,12 +242,10 @@ class TensorflowBackend(Backend):
                                    padding_mode=padding_mode, groups=groups, layout=layout)
         (t, b), (le, r) = pads
         nhwc = layout == "nhwc"
-        kh, kw, cg, cout = K.shape if nhwc else (K.shape[2], K.shape[3], K.shape[1], K.shape[0])
-        cin = X.shape[3] if nhwc else X.shape[1]
         with tf.device(X.device):
-            # NHWC and HWIO: TF's own layout, the only one its CPU conv takes.
-            x = X if nhwc else tf.transpose(X, (0, 2, 3, 1))
-            hwio = K if nhwc else tf.transpose(K, (2, 3, 1, 0))
+            x, hwio = _own_layout(tf, layout, X, K)
+            kh, kw, _, cout = hwio.shape
+            cin = x.shape[3]
             if padding_mode != "zeros":
                 x = self._pad(x, pads, padding_mode)
                 native = "VALID"
@@ -372,15 +370,13 @@ class TensorflowBackend(Backend):
             raise ValueError("the explicit gradient functions differentiate the convolution, not a padding mode")
         (t, b), (le, r) = pads
         nhwc = layout == "nhwc"
-        kh, kw, cg, cout = K.shape if nhwc else (K.shape[2], K.shape[3], K.shape[1], K.shape[0])
-        n, h, w, cin = X.shape if nhwc else (X.shape[0], X.shape[2], X.shape[3], X.shape[1])
         with tf.device(X.device):
             # The CPU's Conv2DBackpropInput/Filter with explicit pads support no dilation and no groups in
             # any dtype (autograd's path, with 'VALID', has both in float16/bfloat16/float32, measured):
             # the input padded with zeros, 'VALID', and the gradient's pad cropped off (a zero pad's adjoint).
-            x = tf.pad(X if nhwc else tf.transpose(X, (0, 2, 3, 1)), [[0, 0], [t, b], [le, r], [0, 0]])
-            dy = dY if nhwc else tf.transpose(dY, (0, 2, 3, 1))
-            hwio = K if nhwc else tf.transpose(K, (2, 3, 1, 0))
+            x, hwio, dy = _own_layout(tf, layout, X, K, dY)
+            (_, h, w, cin), (kh, kw, _, cout) = x.shape, hwio.shape
+            x = tf.pad(x, [[0, 0], [t, b], [le, r], [0, 0]])
             back = (lambda a, axes: a) if nhwc else tf.transpose  # to the caller's layout
             strides = (1, *stride, 1)
             if groups > 1 and groups == cin and stride[0] == stride[1]:  # the forward's depthwise path
@@ -440,6 +436,15 @@ class TensorflowBackend(Backend):
                 conv.kernel.assign_sub(lr * tape.gradient(loss, conv.kernel))
                 losses[step].assign(loss)
             return Trajectory(initial=start, losses=losses.read_value(), kernel=tf.reshape(conv.kernel, kernel_size))
+
+
+def _own_layout(tf, layout: str, X, K, dY=None) -> tuple:
+    """``X`` (and ``dY``) as NHWC and ``K`` as HWIO: TensorFlow's own layout, the only one its CPU conv
+    takes; a channels-last case comes in it already."""
+    if layout == "nhwc":
+        return (X, K) if dY is None else (X, K, dY)
+    images = (tf.transpose(X, (0, 2, 3, 1)), tf.transpose(K, (2, 3, 1, 0)))
+    return images if dY is None else (*images, tf.transpose(dY, (0, 2, 3, 1)))
 
 
 def _dilate_kernel(tf, k, rates):

@@ -343,9 +343,7 @@ def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **
     except Exception as exc:
         if expect_error or FULL_TRACEBACKS:
             raise
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
-        # MXNet's errors start with its own traceback: the last line says what went wrong.
-        first = (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:500]
+        first = _what_went_wrong(exc)[:500]
         pytest.fail(f"{bk.label}.{verb} raised {type(exc).__name__}: {first} (the framework's traceback: run the "
                     "reproduce line with -v)", pytrace=False)
     if not declared:  # it returned: if the test then passes, the verdict reports an unexpected pass
@@ -359,6 +357,13 @@ def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **
         if after.shape != before.shape or not np.array_equal(after, before, equal_nan=True):
             pytest.fail(f"{verb}: modified its input {name} in place", pytrace=False)
     return result
+
+
+def _what_went_wrong(exc: Exception) -> str:
+    """The line of an exception's message that says what went wrong: the first, or the last where the
+    message starts with a traceback (MXNet's errors carry their own)."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
+    return lines[-1] if lines[0].startswith("Traceback") else lines[0]
 
 
 @functools.cache
@@ -436,8 +441,7 @@ def _call_case(target, case: spec.Case, verb: str, *arrays, **params):
     except Exception as exc:
         if not gaps:
             raise
-        lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()] or [""]
-        first = (lines[-1] if lines[0].startswith("Traceback") else lines[0])[:200]  # MXNet's own traceback first
+        first = _what_went_wrong(exc)[:200]
         skip(f"{UNSUPPORTED}: {', '.join(f'{c} ({w})' for c, w in gaps.items())}; {bk.label}.{verb} "
              f"raised {type(exc).__name__}: {first}")
 
