@@ -226,6 +226,8 @@ def _tolerance(case_id: str, what: str, dtype: str, precision: str) -> np.ndarra
 GENERATED = "generated-"
 #: What a generated output carries beside it: the draw, from which the report recomputes the tolerance.
 DRAW_PARTS = ("-X", "-K", "-params")
+#: The generated outputs of the chapter's verbs (test_generated_corr2d_matches_the_oracle), one kind each.
+CHAPTER_VERBS = ("corr2d", "conv2d", "corr2d_matmul")
 
 
 def draw_params(params: dict) -> np.ndarray:
@@ -246,9 +248,16 @@ def _generated_tolerance(kind: str, x: bytes, x_shape: tuple, k: bytes, k_shape:
                          precision: str) -> np.ndarray:
     X = np.frombuffer(x, dtype=np.float64).reshape(x_shape)
     K = np.frombuffer(k, dtype=np.float64).reshape(k_shape)
-    params = general.params_of(json.loads(text))
+    arithmetic = numerics.arithmetic(dtype, precision)
+    if kind == "pool":  # tests/test_generated.py: test_generated_pool_matches_the_oracle (no kernel)
+        return spec.pool_arrays(X, general.pool_params_of(json.loads(text)), dtype, arithmetic).tolerance["y"]
+    if kind in CHAPTER_VERBS:  # the chapter's verbs on 2-D X and K: one channel, 'valid', no stride
+        return spec.general_arrays(X[None, None], K[None, None], None, general.params_of({}), dtype,
+                                   arithmetic).tolerance["y"][0, 0]
+    if kind not in ("integers", "floats"):
+        raise RecordError(f"generated output of an unknown kind {kind!r}")
     rule = "error_bound" if kind == "floats" else "exact"
-    return spec.general_arrays(X, K, None, params, dtype, numerics.arithmetic(dtype, precision),
+    return spec.general_arrays(X, K, None, general.params_of(json.loads(text)), dtype, arithmetic,
                                rule=rule).tolerance["y"]
 
 
@@ -271,8 +280,12 @@ def _draw_tolerance(outputs: dict, case: str, what: str, device: str, dtype: str
     if not isinstance(params, dict) or draw_digest(X, K, params) != what.rsplit("-", 1)[1]:
         raise RecordError(f"generated output {what}: the draw it carries is not the one its name digests")
     X, K = np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(K, dtype=np.float64)
-    return _generated_tolerance(what.split("-")[1], X.tobytes(), X.shape, K.tobytes(), K.shape, text, dtype,
-                                precision)
+    try:
+        return _generated_tolerance(what.split("-")[1], X.tobytes(), X.shape, K.tobytes(), K.shape, text, dtype,
+                                    precision)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:  # ConvError is a ValueError
+        raise RecordError(f"generated output {what}: its draw is not a valid case ({type(exc).__name__}: "
+                          f"{exc})") from None
 
 
 def compare(report: Report) -> None:

@@ -50,7 +50,7 @@ PER_TARGET = ("test_numerics_restores_after_an_error", "test_repeat_gives_same_b
               "test_generated_conv_matches_the_oracle", "test_generated_same_is_its_explicit_padding",
               "test_generated_groups_are_concatenated_convolutions", "test_generated_conv_is_linear",
               "test_generated_transpose_is_the_input_gradient", "test_generated_floats_within_the_error_bound",
-              "test_generated_pool_matches_the_oracle")
+              "test_generated_pool_matches_the_oracle", "test_generated_corr2d_matches_the_oracle")
 #: The verbs of which one must pass everywhere for the core conformance level.
 CORE_OPS = ("conv2d", "corr2d")
 

@@ -15,6 +15,15 @@ ids with their parameters: no patterns, no prefixes.  An id that could have
 been collected in this run (its file and its target were) but matches no
 collected test is stale, and stops the run, as does a malformed file.
 
+A generated property (``tests/test_generated.py``) is never a known deviation:
+its failure prints the drawn case as a spec case, which goes under
+``spec/cases/`` as a fixed case, and that case's ids are what a list holds.
+The lists refuse a property's id, and a draft leaves property failures out of
+its blocks.  Where a list accepts a verb's failures on a target (an entry on a
+test parametrized by ``op``), the chapter-verb property leaves that verb out
+on that target and says so (``known_verb``): a property does not fail again
+on what a fixed case and its entry already carry.
+
 ``--xfails DIR`` reads the files from another folder (an out-of-tree adapter
 keeps its own); the file is named after the adapter's label.
 """
@@ -32,6 +41,8 @@ from tests.support import KNOWN_DEVIATION, skip_mark
 DEFAULT_DIR = Path(__file__).resolve().parents[1] / "spec" / "xfails"
 DIRECTIVE = re.compile(r"^(xfail|skip|upstream):\s*(.*)$")
 TEST_ID = re.compile(r"^tests/[\w/]+\.py::\w+(\[.+\])?$")
+#: Where the generated properties live: their ids are never known deviations.
+PROPERTIES = "tests/test_generated.py::"
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,10 @@ def parse(path: Path) -> list[Entry]:
         if reason is None or upstream is None:
             raise pytest.UsageError(f"{where}: {line} has no reason and upstream link above it "
                                     "('xfail: ...' or 'skip: ...', then 'upstream: ...')")
+        if line.startswith(PROPERTIES):
+            raise pytest.UsageError(f"{where}: {line} is a generated property, which is never a known deviation: "
+                                    "its failure printed the drawn case as a spec case; add that under spec/cases/ "
+                                    "as a fixed case and list the fixed case's ids instead")
         if line in seen:
             raise pytest.UsageError(f"{where}: {line} is listed twice (first at {seen[line]})")
         seen[line] = where
@@ -94,22 +109,40 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def write_draft(folder: Path, label: str, groups: list[tuple[str, list[dict]]], run: str) -> Path:
     """A known-deviation list for ``label`` from failures grouped by cause: every id exact, every reason and
-    link a placeholder that :func:`parse` refuses until a person fills it in."""
+    link a placeholder that :func:`parse` refuses until a person fills it in.  Failures of generated
+    properties are not listable: they are named in a comment, with what to do instead."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [f"# Draft from run {run}: the failures of {label}, one block per cause.",
              "# Keep only what you accept as a known deviation; for each block write the reason and the link",
              "# of the upstream report (the suite refuses the <...> placeholders), then use this file as",
              f"# spec/xfails/{label}.txt or pass its folder with --xfails.", ""]
+    properties = []
     for cause, entries in groups:
-        lines += [f"# {len(entries)} x {cause[:200]}", "xfail: <why this deviation is accepted>",
-                  "upstream: <link to the upstream report>"]
-        lines += sorted({e["test"] for e in entries}) + [""]
+        fixed = sorted({e["test"] for e in entries if not e["test"].startswith(PROPERTIES)})
+        properties += sorted({e["test"] for e in entries if e["test"].startswith(PROPERTIES)})
+        if fixed:
+            lines += [f"# {len(fixed)} x {cause[:200]}", "xfail: <why this deviation is accepted>",
+                      "upstream: <link to the upstream report>"] + fixed + [""]
+    if properties:
+        lines += ["# Not listable: failures of generated properties (a property is never a known deviation).",
+                  "# Each printed its drawn case as a spec case: add it under spec/cases/ as a fixed case, run",
+                  "# again, and list the fixed case's ids.  A verb whose fixed cases are listed here is left",
+                  "# out of the chapter-verb property on that target.",
+                  *(f"#   {test}" for test in properties), ""]
     path = folder / f"{label}.txt"
     path.write_text("\n".join(lines))
     return path
 
 
 ENTRIES = pytest.StashKey[list]()
+#: (target id, verb) -> the first entry that accepts that verb's failures on that target, from this
+#: process's collection (every xdist worker collects all items): read by the chapter-verb property.
+KNOWN_VERBS: dict[tuple[str, str], Entry] = {}
+
+
+def known_verb(target_id: str, verb: str) -> Entry | None:
+    """The entry under which the lists accept ``verb``'s failures on this target, if any."""
+    return KNOWN_VERBS.get((target_id, verb))
 
 
 def entries(config: pytest.Config) -> list[Entry]:
@@ -138,6 +171,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for e in entries(config):
         item = by_id.get(e.test)
         if item is not None:
+            op = getattr(getattr(item, "callspec", None), "params", {}).get("op")
+            target = getattr(getattr(item, "callspec", None), "params", {}).get("target")
+            if isinstance(op, str) and target is not None:
+                KNOWN_VERBS.setdefault((target.id, op), e)
             mark = pytest.mark.xfail(reason=e.text, strict=False) if e.kind == "xfail" else skip_mark(e.text)
             item.add_marker(mark)
     if not hasattr(config, "workerinput"):  # under xdist the controller judges, from the ids the workers report

@@ -24,7 +24,8 @@ from hypothesis import assume, given, note, seed
 from hypothesis import strategies as st
 
 import spec
-from spec import general
+from report import CHAPTER_VERBS
+from spec import general, oracle
 from tests import support
 
 #: Sides drawn from a small set: JAX and TensorFlow compile per shape.  11 is past a 10-wide tile.
@@ -291,11 +292,64 @@ def test_generated_pool_matches_the_oracle(target, data):
     support._general_shape(target, actual, exp.expected["y"], mistakes, what, X, None, params)
     support.assert_conforms(target, actual, exp.expected["y"], tolerance=exp.tolerance["y"], what=what,
                             hypotheses=mistakes)
+    _keep_for_the_report("pool", X, np.zeros(0), params, actual, target)
+
+
+#: The chapter's correlation verbs (7.2), each run on the same draw where the manifest declares it: the
+#: generated cases of an adapter that gives these alone (the runners, an out-of-tree adapter).
+CORRELATION_VERBS = CHAPTER_VERBS
+
+
+@fixed(20261208)
+@given(data=st.data())
+def test_generated_corr2d_matches_the_oracle(target, data):
+    """The chapter's verbs on any input and kernel shape (the kernel no larger than the input): the exact
+    result (integers in [-3, 3], kernels up to 3x3: partial sums at most 81, exact in every dtype).  A verb
+    whose failures on this target a known-deviation list accepts is left out here (tests/deviations.py)."""
+    from tests.deviations import known_verb
+
+    bk = target.backend
+    declared = [op for op in CORRELATION_VERBS if bk.verbs is None or op in bk.verbs]
+    ops = [op for op in declared if known_verb(target.id, op) is None]
+    if declared and not ops:
+        entry = known_verb(target.id, declared[0])
+        support.skip(f"{support.LEFT_TO_FIXED}: every chapter verb of {target.id} has known-deviation entries "
+                     f"(first: {entry.where}), which the fixed cases carry")
+    h, w = data.draw(st.sampled_from(SIDES), label="H"), data.draw(st.sampled_from(SIDES), label="W")
+    kh, kw = data.draw(st.integers(1, min(3, h)), label="kh"), data.draw(st.integers(1, min(3, w)), label="kw")
+    X, K = integers(data.draw, (h, w), "X"), integers(data.draw, (kh, kw), "K")
+    note(f"as a spec case (add under spec/cases/ as a fixed regression):\n{chapter_case(X, K)}")
+    expected, tolerance = chapter_arrays(X, K, target.dtype, target.arithmetic)
+    for op in ops or CORRELATION_VERBS[:1]:  # no verb declared: corr2d, which skips as not implemented
+        actual = support.call(bk, op, *support.native(target, op, X, K))
+        support.assert_conforms(target, actual, expected, tolerance=tolerance,
+                                what=f"{op} on a generated case ({target.id}): X {h}x{w}, K {kh}x{kw}",
+                                hypotheses=functools.partial(support.correlation_hypotheses, X, K, None,
+                                                             target.dtype),
+                                input_shape=X.shape, kernel_shape=K.shape)
+        _keep_for_the_report(op, X, K, {}, actual, target)
+
+
+def chapter_arrays(X, K, dtype: str, arithmetic: str):
+    """The chapter's correlation of 2-D X and K as the general convolution of one channel ('valid', no
+    stride): the spec's expected values and tolerance (zero here: the draws are rounding-free)."""
+    exp = spec.general_arrays(X[None, None], K[None, None], None, general.params_of({}), dtype, arithmetic)
+    return exp.expected["y"][0, 0], exp.tolerance["y"][0, 0]
+
+
+def chapter_case(X, K) -> str:
+    """A draw of the chapter's verbs as a spec case (for spec/cases/cross_correlation.json)."""
+    return json.dumps({"id": "generated_regression", "kind": "correlation",
+                       "source": "a generated case (tests/test_generated.py)", "description": "<what it shows>",
+                       "ops": list(CORRELATION_VERBS), "inputs": {"X": X.tolist(), "K": K.tolist()},
+                       "expected": oracle.corr2d(X, K).tolist(),
+                       "tolerance": {"rule": "exact",
+                                     "why": "integer data whose partial sums the dtype holds exactly"}})
 
 
 GENERATED = ("test_generated_conv_matches_the_oracle", "test_generated_same_is_its_explicit_padding",
              "test_generated_groups_are_concatenated_convolutions", "test_generated_conv_is_linear",
              "test_generated_transpose_is_the_input_gradient", "test_generated_floats_within_the_error_bound",
-             "test_generated_pool_matches_the_oracle")
+             "test_generated_pool_matches_the_oracle", "test_generated_corr2d_matches_the_oracle")
 
 pytestmark = pytest.mark.generated

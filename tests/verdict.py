@@ -119,6 +119,8 @@ def skip_kind(reason: str, gpu_reasons: set[str]) -> str | None:
         return "not in the manifest"
     if reason.startswith(support.KNOWN_DEVIATION):
         return "known deviation"
+    if reason.startswith(support.LEFT_TO_FIXED):
+        return "left to fixed cases"
     if reason in gpu_reasons:
         return "gpu absent"
     if reason in support.SANCTIONED:

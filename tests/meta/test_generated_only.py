@@ -11,11 +11,14 @@ import pytest
 from tests.meta.test_broken_adapters import DEPTH, GENERATED_ONLY, outcome, run_suite
 
 ONLY_GENERATED = GENERATED_ONLY
+#: The fixed cases of the verb each adapter breaks: the conventions' for the general convolution, every
+#: other for the chapter's conv2d.
+FIXED = {"Conv2dPartialTile": "not conventions and not generated"}
 
 
 @pytest.mark.parametrize("adapter", ONLY_GENERATED)
 def test_the_fixed_cases_miss_it(adapter):
-    result = run_suite(f"tests.meta.broken:{adapter}", "-k", "conventions and not generated")
+    result = run_suite(f"tests.meta.broken:{adapter}", "-k", FIXED.get(adapter, "conventions and not generated"))
     counts = outcome(result)
     assert "failed" not in counts and counts.get("passed", 0) > 100, result.stdout[-3000:]
 
@@ -29,7 +32,7 @@ def test_a_generated_case_finds_it_and_shrinks_it(adapter):
     assert result.returncode == 1 and outcome(result).get("failed", 0) >= 1, out[-3000:]
     assert re.search(r"Falsifying example|Failing test case", out) and "Draw 1 (geometry)" in out, out[-3000:]
     assert "as a spec case (add under spec/cases/ as a fixed regression):" in out
-    assert re.search(r'\{"id": "generated_regression", "kind": "general".*"expected": ', out), out[-3000:]
+    assert re.search(r'\{"id": "generated_regression", "kind": "(general|correlation)".*"expected": ', out), out[-3000:]
     assert "reproduce: pytest 'tests/test_generated.py::test_generated_" in out
 
 

@@ -148,11 +148,17 @@ def _edit_outputs(tmp_path, backend: str, change) -> None:
     path.write_text(json.dumps(rec))
 
 
-def _generated(arrays: dict, part: str = "") -> list[str]:
-    """The keys of the generated integer draws' outputs (``part`` "": the results; "-X" etc.: the draws)."""
+def _generated(arrays: dict, part: str = "", kind: str = "integers") -> list[str]:
+    """The keys of one kind of generated draws' outputs (``part`` "": the results; "-X" etc.: the draws)."""
     whats = {k: k.split("|")[1] for k in arrays}
-    return sorted(k for k, what in whats.items() if what.startswith("generated-integers-") and what.endswith(part)
+    return sorted(k for k, what in whats.items() if what.startswith(f"generated-{kind}-") and what.endswith(part)
                   and (part or not what.endswith(("-X", "-K", "-params"))))
+
+
+#: Each kind of generated output the report compares, and the property that records it.
+KINDS = {"integers": "test_generated_conv_matches_the_oracle", "floats": "test_generated_floats_within_the_error_bound",
+         "pool": "test_generated_pool_matches_the_oracle", "corr2d": "test_generated_corr2d_matches_the_oracle",
+         "conv2d": "test_generated_corr2d_matches_the_oracle", "corr2d_matmul": "test_generated_corr2d_matches_the_oracle"}
 
 
 def test_generated_draws_are_compared_across_targets(records, tmp_path):
@@ -162,40 +168,44 @@ def test_generated_draws_are_compared_across_targets(records, tmp_path):
     result = report(tmp_path, "numpy,SloppyOnRandomValues")
     assert "## Generated cases" in result.stdout, result.stdout[-3000:]
     table = result.stdout.split("## Generated cases", 1)[1].split("\n## ", 1)[0]
-    assert "| integers | float64 | 10 | 2 | 10 | 0 | 0 |" in table, table
+    for kind in ("integers", "pool", "corr2d", "conv2d", "corr2d_matmul"):  # exact: both sides agree to 0
+        assert f"| {kind} | float64 | 10 | 2 | 10 | 0 | 0 |" in table, table
 
 
-def test_a_generated_disagreement_is_flagged(records, tmp_path):
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_generated_disagreement_is_flagged(records, tmp_path, kind):
     """One drawn output off by one in one target: a disagreement, named by its draw."""
     for name in ("numpy", "SloppyOnRandomValues"):
         copy_record(records, tmp_path, name)
 
     def off_by_one(arrays):
-        key = _generated(arrays)[0]
+        key = _generated(arrays, kind=kind)[0]
         arrays[key][(0,) * arrays[key].ndim] += 1.0
 
     _edit_outputs(tmp_path, "SloppyOnRandomValues", off_by_one)
     result = report(tmp_path, "numpy,SloppyOnRandomValues")
     assert result.returncode == 1 and "pair(s) disagree beyond tolerance" in result.stdout, result.stdout[-3000:]
-    assert any(line.startswith("| test_generated_conv_matches_the_oracle | generated-integers-")
+    assert any(line.startswith(f"| {KINDS[kind]} | generated-{kind}-")
                for line in result.stdout.splitlines()), result.stdout[-3000:]
 
 
-@pytest.mark.parametrize("part", ["-X", "-params"])
-def test_a_generated_output_whose_draw_was_changed_is_refused(records, tmp_path, part):
+@pytest.mark.parametrize("part, kind", [("-X", "integers"), ("-params", "integers"), ("-X", "pool"),
+                                        ("-params", "pool"), ("-K", "corr2d")])
+def test_a_generated_output_whose_draw_was_changed_is_refused(records, tmp_path, part, kind):
     """The tolerance is recomputed from the draw the record carries, and that draw must be the one the
     output's name digests: a record cannot widen its own bound by changing it."""
     copy_record(records, tmp_path, "numpy")
 
     def tamper(arrays):
-        key = _generated(arrays, part)[0]
-        if part == "-X":
+        key = _generated(arrays, part, kind)[0]
+        if part != "-params":
             arrays[key][(0,) * arrays[key].ndim] += 0.5
         else:  # the parameters, as JSON bytes: ask for another padding
             text = arrays[key].astype("uint8").tobytes().decode()
             import numpy as np
-            arrays[key] = np.frombuffer(text.replace('"padding_mode": "', '"padding_mode": "x').encode(),
-                                        dtype="uint8").astype(float)
+            changed = text.replace('"padding": "', '"padding": "x').replace('"padding": [', '"padding": ["x", ')
+            assert changed != text
+            arrays[key] = np.frombuffer(changed.encode(), dtype="uint8").astype(float)
 
     _edit_outputs(tmp_path, "numpy", tamper)
     result = report(tmp_path, "numpy")
@@ -203,8 +213,9 @@ def test_a_generated_output_whose_draw_was_changed_is_refused(records, tmp_path,
     assert "the draw it carries is not the one its name digests" in result.stdout, result.stdout[-2000:]
 
 
-def test_a_generated_output_without_its_draw_is_refused(records, tmp_path):
+@pytest.mark.parametrize("kind", ["integers", "pool", "corr2d"])
+def test_a_generated_output_without_its_draw_is_refused(records, tmp_path, kind):
     copy_record(records, tmp_path, "numpy")
-    _edit_outputs(tmp_path, "numpy", lambda arrays: arrays.pop(_generated(arrays, "-K")[0]))
+    _edit_outputs(tmp_path, "numpy", lambda arrays: arrays.pop(_generated(arrays, "-K", kind)[0]))
     result = report(tmp_path, "numpy")
     assert result.returncode == 1 and "comes without its draw (K)" in result.stdout, result.stdout[-2000:]
