@@ -56,7 +56,7 @@ import spec
 from backends.base import PRECISIONS
 from report import RECORD_FORMAT, is_deviation, matrix
 from tests import checks, support
-from tests.verdict import SEVERITY, BackendVerdict, RunInfo, by_cause, judge, meta_only, narrowing, worst
+from tests.verdict import FAILING, SEVERITY, BackendVerdict, RunInfo, by_cause, judge, meta_only, narrowing, worst
 
 RESULTS = pytest.StashKey[dict]()
 NOTES = pytest.StashKey[dict]()
@@ -236,6 +236,8 @@ class Recorder:
         elif carried and report.when == "call":
             entry.update({k: v for k, v in carried.items() if k not in ("outcome", "reason")})
         if worst(entry["outcome"], outcome):
+            if entry["outcome"] in FAILING:  # a failed check, then a failed teardown: both are causes
+                reason = f"{entry['reason']}; then {reason}"[:4000]
             entry["outcome"], entry["reason"] = outcome, reason
 
 
