@@ -155,7 +155,9 @@ def records(tmp_path_factory):
 ALONE = ("SetsEnvironment", "LeavesErrstate", "SeedsTheGlobalGenerator", *DEVICE, *GENERATED_ONLY)
 #: The rest share runs, SHARE adapters to a pytest (``--backend=A,B,...``: one verdict and one record per
 #: adapter), which pays pytest's start and the suite's collection once instead of once per adapter.
-SHARE = 12
+#: Measured on this module alone, one process: 348.6 s shared by 12, 357.6 s one adapter per run
+#: (``CONV_META_SHARE=1``): a run of twelve backends costs more per test than twelve runs of one.
+SHARE = int(os.environ.get("CONV_META_SHARE", "12"))
 SHARED = [a for a in sorted(CATALOGUE) if a not in ALONE]
 CHUNKS = [SHARED[i:i + SHARE] for i in range(0, len(SHARED), SHARE)]
 
