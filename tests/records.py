@@ -184,6 +184,7 @@ def _entry(item: pytest.Item) -> dict:
             f"{target.backend.label}.{notes['undeclared_verb']} is not in the manifest (verbs), "
             "but conforms: declare it" if "undeclared_verb" in notes and "probe" not in params else None),
         "probe_result": notes.get("probe"),
+        "left_out": notes.get("left_out"),
         "_outputs": {k: np.asarray(v, dtype=np.float64).tolist() for k, v in notes.items() if k.startswith("output")},
     }
 
@@ -278,7 +279,7 @@ def _crashed_entry(config: pytest.Config, report) -> dict:
             "case": check[1] if check else None, "op": check[2] if check else None, **_target_fields(match),
             "check": list(check) if check else None, "probe": function == "test_undeclared_dtype",
             "max_abs_error": None, "max_tolerance_units": None, "determinism": None, "unexpected": None,
-            "probe_result": None, "_outputs": {}}
+            "probe_result": None, "left_out": None, "_outputs": {}}
 
 
 def _target_of(config: pytest.Config, entry: dict):

@@ -324,6 +324,10 @@ def test_generated_corr2d_matches_the_oracle(target, data):
     bk = target.backend
     declared = [op for op in CORRELATION_VERBS if bk.verbs is None or op in bk.verbs]
     ops = [op for op in declared if known_verb(target.id, op) is None]
+    if left := [op for op in declared if op not in ops]:
+        support.note(left_out=f"{target.id}: the chapter-verb property leaves out {', '.join(left)}, whose failures "
+                              f"the known-deviation list accepts ({known_verb(target.id, left[0]).where}); "
+                              "the fixed cases carry them")
     if declared and not ops:
         entry = known_verb(target.id, declared[0])
         support.skip(f"{support.LEFT_TO_FIXED}: every chapter verb of {target.id} has known-deviation entries "

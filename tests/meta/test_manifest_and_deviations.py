@@ -98,6 +98,20 @@ def test_a_run_whose_only_failures_are_listed_is_conformant_with_known_deviation
     assert "left to fixed cases    1" in result.stdout, result.stdout[-3000:]
 
 
+def test_a_verb_the_list_accepts_is_left_out_of_the_chapter_property_and_the_verdict_says_so(tmp_path):
+    """One listed verb: the property still runs the others on that target, and the verdict names what it
+    left out (a narrowing that must not pass in silence)."""
+    listed = "tests/test_edge_detection.py::test_edge_detection[FlipsOnTheEdgeImage-cpu-float32-edge_6x8-corr2d]"
+    xfails = _lists(tmp_path, "FlipsOnTheEdgeImage", f"xfail: flipped on purpose\nupstream: https://example.org/1\n"
+                                                     f"{listed}\n")
+    result = run_suite("tests.meta.broken:FlipsOnTheEdgeImage", xfails)
+    assert "verdict: FlipsOnTheEdgeImage: NOT CONFORMANT" in result.stdout  # conv2d, corr2d_matmul still fail
+    assert re.search(r"FlipsOnTheEdgeImage-cpu-float32: the chapter-verb property leaves out corr2d, whose failures "
+                     r"the known-deviation list accepts \(\S+FlipsOnTheEdgeImage\.txt:3\)", result.stdout), \
+        result.stdout[-3000:]
+    assert "leaves out conv2d" not in result.stdout and "left to fixed cases" not in result.stdout
+
+
 def test_known_deviations_do_not_count_towards_the_core_level(tmp_path):
     """Listing every failure of a kernel-flipping adapter does not make it conformant."""
     first = run_suite("tests.meta.broken:FlippedKernel", "-rf")
