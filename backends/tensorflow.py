@@ -12,6 +12,7 @@ determinism on, reads both back, and restores them after the test.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -49,13 +50,15 @@ class TensorflowBackend(Backend):
         "same": "native: padding='SAME'",
         "same_lower": "emulated: explicit pads with the extra pixel at the beginning (TF has no SAME_LOWER)",
         "same_strided": "native: padding='SAME' with strides", "stride": "native: strides=",
-        "dilation": "native: dilations= (the float64 gradient on the CPU: the kernel dilated with zeros, since "
-                    "Conv2DBackpropInput has no dilated float64 CPU kernel, tensorflow#28264)",
+        "dilation": "native: dilations= (the gradient on the CPU in float64, and in every dtype when TF runs "
+                    "without oneDNN: the kernel dilated with zeros, since that Conv2DBackpropInput has no dilated "
+                    "CPU kernel, tensorflow#28264; asked of TF once per dtype)",
         "dilation_strided": "native: tf.nn.conv2d with strides and dilations (tf.nn.convolution and Keras refuse)",
         "channels": "native: NHWC input and HWIO filter, transposed from NCHW / OIHW",
-        "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the float64 "
-                  "gradient on the CPU: the groups one by one, concatenated, since Conv2DBackpropInput has no "
-                  "grouped float64 CPU kernel; float16, bfloat16 and float32 have one)",
+        "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the gradient "
+                  "on the CPU in float64, and in every dtype when TF runs without oneDNN: the groups one by one, "
+                  "concatenated, since that Conv2DBackpropInput has no grouped CPU kernel; asked of TF once per "
+                  "dtype)",
         "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier); with unequal strides the "
                      "grouped tf.nn.conv2d (DepthwiseConv2dNative takes equal strides only)",
         "reflect": "native: tf.pad(mode='REFLECT')", "symmetric": "native: tf.pad(mode='SYMMETRIC')",
@@ -79,8 +82,9 @@ class TensorflowBackend(Backend):
                      "counted",
         "transpose": "native: tf.nn.conv2d_transpose, filters (kh, kw, C_out, C_in), output_shape",
         "transpose_stride": "native: strides=",
-        "transpose_dilation": "native: dilations= (float64 on the CPU: the kernel dilated with zeros, since "
-                              "conv2d_transpose is Conv2DBackpropInput, which has no dilated float64 CPU kernel)",
+        "transpose_dilation": "native: dilations= (on the CPU in float64, and in every dtype without oneDNN: the "
+                              "kernel dilated with zeros, since conv2d_transpose is Conv2DBackpropInput, which has "
+                              "no dilated CPU kernel there)",
         "transpose_crop": "emulated: 'VALID' with output_shape n_full + output_padding, then the crop sliced off",
         "transpose_same": "native: padding='SAME', output_shape n*s",
     }
@@ -328,8 +332,9 @@ class TensorflowBackend(Backend):
             x = tf.transpose(X, (0, 2, 3, 1))
             k = tf.transpose(K, (2, 3, 1, 0))  # (kh, kw, C_out, C_in)
             rates = (1, *dilation, 1)
-            if tuple(dilation) != (1, 1) and "GPU" not in X.device and X.dtype == tf.float64:
-                # conv2d_transpose is Conv2DBackpropInput: no dilation on the CPU in float64.
+            if tuple(dilation) != (1, 1) and _cpu_backprop_lacks_dilation_or_groups(tf, X):
+                # conv2d_transpose is Conv2DBackpropInput: on the CPU, no dilation in float64, nor in any
+                # dtype without oneDNN.
                 k, rates = _dilate_kernel(tf, k, tuple(dilation)), (1, 1, 1, 1)
             # The dilated kernel's extent, d (k - 1) + 1, on each axis.
             kh, kw, cout = rates[1] * (k.shape[0] - 1) + 1, rates[2] * (k.shape[1] - 1) + 1, k.shape[2]
@@ -352,9 +357,9 @@ class TensorflowBackend(Backend):
                 # In float64 the CPU has neither a dilated Conv2DBackpropInput/Filter ("Current CPU
                 # implementations do not yet support dilation rates larger than 1", tensorflow#28264) nor a
                 # grouped one ("Gradients for grouped convolutions are not supported on CPU"); float16,
-                # bfloat16 and float32 have both (oneDNN).  There: a kernel dilated with zeros (the same
-                # products and sums), and the groups one by one, concatenated.
-                emulate = "GPU" not in X.device and X.dtype == tf.float64
+                # bfloat16 and float32 have both only where TF runs with oneDNN.  There: a kernel dilated
+                # with zeros (the same products and sums), and the groups one by one, concatenated.
+                emulate = _cpu_backprop_lacks_dilation_or_groups(tf, X)
                 Y = self.conv_general(X, K, **params, _zero_dilated=emulate, _split_groups=emulate)
             dX, dK = tape.gradient(Y, (X, K), output_gradients=dY)
             return dX, dK
@@ -387,9 +392,9 @@ class TensorflowBackend(Backend):
                 return back(dx[:, t:t + h, le:le + w], (0, 3, 1, 2)), back(dk, (3, 2, 0, 1))
             k = hwio
             rates = tuple(dilation)
-            # As in conv_general_vjp: in float64 the CPU has neither a dilated nor a grouped
-            # Conv2DBackpropInput/Filter; there a kernel dilated with zeros, and the groups one by one.
-            emulate = "GPU" not in X.device and X.dtype == tf.float64
+            # As in conv_general_vjp: where the CPU has neither a dilated nor a grouped
+            # Conv2DBackpropInput/Filter, a kernel dilated with zeros, and the groups one by one.
+            emulate = _cpu_backprop_lacks_dilation_or_groups(tf, X)
             if emulate and rates != (1, 1):
                 k, rates = _dilate_kernel(tf, k, rates), (1, 1)
             parts = groups if emulate else 1
@@ -445,6 +450,29 @@ def _own_layout(tf, layout: str, X, K, dY=None) -> tuple:
         return (X, K) if dY is None else (X, K, dY)
     images = (tf.transpose(X, (0, 2, 3, 1)), tf.transpose(K, (2, 3, 1, 0)))
     return images if dY is None else (*images, tf.transpose(dY, (0, 2, 3, 1)))
+
+
+def _cpu_backprop_lacks_dilation_or_groups(tf, X) -> bool:
+    """Whether the CPU's Conv2DBackpropInput in X's dtype refuses a dilated or a grouped 'VALID' case.
+    It does in float64 always; in every dtype where TF runs without oneDNN, which TF 2.21 turns on by
+    itself only on CPUs with AVX-512 VNNI/BF16 or AMX (measured: an AVX2-only CPU refuses both in
+    float32; an AVX-512 one took them).  Asked of TF itself once per dtype, not guessed from the CPU."""
+    return "GPU" not in X.device and _probe_cpu_backprop(tf, X.dtype.name)
+
+
+@functools.cache
+def _probe_cpu_backprop(tf, dtype: str) -> bool:
+    with tf.device("/CPU:0"):
+        dy = tf.ones((1, 1, 1, 2), dtype=dtype)
+        try:
+            # Dilated: a 2x2 kernel at rate 2 over a 3x3 input; grouped: 2 input channels, filter in-depth 1.
+            tf.compat.v1.nn.conv2d_backprop_input((1, 3, 3, 2), tf.ones((2, 2, 2, 2), dtype=dtype), dy[:, :, :, :2],
+                                                  (1, 1, 1, 1), "VALID", dilations=(1, 2, 2, 1))
+            tf.compat.v1.nn.conv2d_backprop_input((1, 2, 2, 2), tf.ones((2, 2, 1, 2), dtype=dtype), dy,
+                                                  (1, 1, 1, 1), "VALID")
+        except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+            return True
+    return False
 
 
 def _dilate_kernel(tf, k, rates):
