@@ -167,6 +167,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"{DEFAULT_MAX_EXAMPLES}; a deep run: 200 with --hypothesis-seed=N)")
     group.addoption("--precision", dest="cc_precision", default=None, choices=sorted(PRECISION_CHOICES),
                     help=PRECISION_HELP)
+    group.addoption("--first-failure", dest="cc_first_failure", action="store_true", default=False,
+                    help="stop each backend at its first failed check: its remaining checks skip ('stopped after "
+                         "the backend's first failure'), its verdict is NOT CONFORMANT; a backend that fails "
+                         "nothing still runs every check (a quick 'no' for a broken adapter)")
 
 
 def _select(config: pytest.Config) -> Selection:
@@ -222,6 +226,31 @@ def _adapter(name: str, what: str, fn, *args):
         raise pytest.UsageError(f"backend {name!r}: {what} raised {type(exc).__name__}: {exc}") from exc
 
 
+def _adapter_files(name: str, bk: backends.Backend) -> None:
+    """The fixed cases and the known-deviation list an adapter ships (``Backend.cases``,
+    ``Backend.known_deviations``): present, and the cases valid and the oracle's."""
+    import spec
+
+    for attr in ("cases", "known_deviations"):
+        relative = getattr(bk, attr, None)
+        if relative is None:
+            continue
+        if not isinstance(relative, str) or not relative:
+            raise pytest.UsageError(f"backend {name!r}: {attr} must be a path relative to the adapter's module, "
+                                    f"not {relative!r}")
+        try:
+            path = backends.base.adapter_file(type(bk), relative)
+        except FileNotFoundError as exc:
+            raise pytest.UsageError(f"backend {name!r}: {attr}: {exc}") from exc
+        if not path.is_file():
+            raise pytest.UsageError(f"backend {name!r}: {attr} = {relative!r}: no such file ({path})")
+        if attr == "cases":
+            try:
+                spec.register_adapter_cases(bk.label, path)
+            except spec.SpecError as exc:
+                raise pytest.UsageError(f"backend {name!r}: its own cases: {exc}") from exc
+
+
 def _check_verb_dtypes(name: str, bk: backends.Backend) -> None:
     """``verb_dtypes`` names known verbs that the manifest declares, and dtypes that ``dtypes`` lists."""
     vd = bk.verb_dtypes
@@ -256,6 +285,13 @@ def _load(name: str) -> backends.Backend:
         raise pytest.UsageError(f"backend {name!r}: its manifest names {sorted(unknown)}, which the suite does not "
                                 f"know (devices {backends.base.DEVICES}, dtypes {backends.base.DTYPES})")
     _check_verb_dtypes(name, bk)
+    contract = bk.contract
+    if contract is not None and (type(contract) is not int or contract not in backends.base.CONTRACTS):
+        raise pytest.UsageError(f"backend {name!r}: contract = {contract!r}, but this suite knows contract versions "
+                                f"{sorted(backends.base.CONTRACTS)} (backends.base.CONTRACTS): "
+                                + ("upgrade the suite" if type(contract) is int and contract > backends.base.CONTRACT
+                                   else "declare one of them"))
+    _adapter_files(name, bk)
     fz = bk.flushes_subnormals
     if not isinstance(fz, dict) or not all(isinstance(v, tuple | list) and set(v) <= set(bk.dtypes.get(d, ()))
                                            for d, v in fz.items()):
@@ -276,6 +312,9 @@ DEFAULT_MAX_EXAMPLES = 10
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTION] = _select(config)
+    for bk in config.stash[SELECTION].backends:
+        if (older := support.contract_warning(bk)) is not None and not hasattr(config, "workerinput"):
+            config.issue_config_time_warning(FutureWarning(older), stacklevel=2)
     support.FULL_TRACEBACKS = config.getoption("verbose") > 0
     _hypothesis_profile(config)
 
@@ -318,6 +357,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     prints) kept in the report when the failure is a one-line message (``pytest.fail(pytrace=False)``,
     which pytest shows without them)."""
     report = yield
+    if report.failed and item.config.getoption("cc_first_failure"):
+        target = _target_of_item(item)
+        if target is not None:
+            support.FIRST_FAILURE.setdefault(target.backend.label, item.nodeid)
     notes = getattr(call.excinfo.value, "__notes__", None) if call.excinfo is not None else None
     if report.failed and notes:
         text = "\n".join(str(n) for n in notes)
@@ -329,11 +372,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
+def _target_of_item(item: pytest.Item):
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    return params.get("target") or params.get("train_target") or params.get("probe")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``--first-failure``: a backend that failed a check already skips the rest of its checks (in this
+    process: under xdist each worker stops on its own first failure)."""
+    target = _target_of_item(item)
+    if target is not None and (first := support.FIRST_FAILURE.get(target.backend.label)):
+        support.skip(f"{support.STOPPED}: {target.backend.label} failed {first} (--first-failure)")
+
+
+#: The order the suite runs its modules in: the chapter's (7.2.1 first, its simplest verb on its first
+#: figure), then what lies beyond it.  A broken adapter's first failure (``--first-failure``) is then on the
+#: plainest case that shows its mistake, where the diagnosis can name it.
+MODULE_ORDER = ("test_cross_correlation", "test_edge_detection", "test_conv_vs_corr", "test_exercises",
+                "test_receptive_field", "test_conv_layer", "test_learning_kernel", "test_conventions",
+                "test_adapter_cases", "test_generated", "test_manifest", "test_precision_and_determinism")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(MODULE_ORDER)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rsplit(".", 1)[-1] if item.module else "",
+                                         len(rank)))
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """``pytest --backend=X`` tests the adapter: the harness's own tests (``tests/meta``) run only when
     a path inside them is asked for (``pytest tests/meta``)."""
     if collection_path == verdict.META:
         return not any(p.is_relative_to(verdict.META) for p in verdict.asked_paths(config))
+    if collection_path == verdict.SUITE_TESTS / "test_adapter_cases.py":  # only where an adapter ships cases
+        import spec
+
+        return not spec.ADAPTER_CASES
     return None
 
 
@@ -357,7 +431,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             else:
                 devices.append(f"{_said(bk.device_description, device)} [{', '.join(bk.dtypes[device])}]")
         lines.append(f"conv-conformance: {bk.label} {_said(bk.version)} on {'; '.join(devices) or 'no selected device'}"
-                     f", precision {'+'.join(sel.precisions)}")
+                     f", precision {'+'.join(sel.precisions)}, contract {support.contract_of(bk)}")
+        if (older := support.contract_warning(bk)) is not None:
+            lines.append(f"conv-conformance: {older}")
     return lines
 
 
@@ -371,6 +447,14 @@ def _said(fn, *args) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     sel = metafunc.config.stash[SELECTION]
+    if "adapter_case" in metafunc.fixturenames:  # each adapter's own cases, on its own targets only
+        import spec
+
+        params = [pytest.param(p.values[0], c, op, id=f"{p.id}-{c.id}" + (f"-{op}" if op else ""), marks=p.marks)
+                  for p in sel.targets() for c in spec.ADAPTER_CASES.get(p.values[0].backend.label, [])
+                  for op in ((None, "conv_general_vjp") if "expected_grad" in c.data else (None,))]
+        metafunc.parametrize("target,adapter_case,op", params)  # collected only where some adapter ships cases
+        return
     for name, train in (("target", False), ("train_target", True)):
         if name in metafunc.fixturenames:
             none = pytest.param(None, id="none", marks=support.skip_mark(
@@ -395,7 +479,9 @@ def _numerics(request: pytest.FixtureRequest):
                 break
             bk = target.backend
             token = support.TARGET.set(target)
-            state = globalstate.snapshot()
+            state = globalstate.snapshot(bk)
+            if (unreadable := state.get(f"{bk.label}.global_state() (unreadable)")) is not None:
+                pytest.fail(f"{bk.label}.global_state() cannot be read: {unreadable}", pytrace=False)
             before = bk.precision_settings()
             try:
                 with bk.numerics(target.device, target.dtype, target.precision):
@@ -407,7 +493,7 @@ def _numerics(request: pytest.FixtureRequest):
                 pytest.fail(f"{bk.label}.numerics({target.device!r}, {target.dtype!r}, {target.precision!r}) did not "
                             "restore: " + ", ".join(f"{k} was {a!r}, is now {b!r}" for k, (a, b) in leaked.items()),
                             pytrace=False)
-            changed = globalstate.changed(state, globalstate.snapshot())
+            changed = globalstate.changed(state, globalstate.snapshot(bk))
             if request.node.module.__name__.endswith("test_conv_layer"):  # building a layer may draw its weight
                 changed = {k: v for k, v in changed.items() if not k.startswith(globalstate.RNG)}
             if changed:

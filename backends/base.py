@@ -28,6 +28,7 @@ import contextlib
 import importlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +41,17 @@ PRECISIONS = ("strict", "fast")
 #: The chapter's verbs, in the order the suite documents them.
 VERBS = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "layer_step", "receptive_field",
          "learn_kernel", "conv_general", "conv_general_vjp", "conv_general_backprop", "pool2d", "conv_transpose")
+
+#: The adapter contract's versions: the verbs each one holds an adapter to.  An adapter says which it targets
+#: (:attr:`Backend.contract`); the verbs added after that version are "not implemented" for it (a skip that
+#: names the version, never a failure), however it spells its manifest (``verbs = VERBS`` grows with the
+#: suite), and the run warns its author what is new.  Add a version whenever :data:`VERBS` grows.
+CONTRACTS: dict[int, tuple[str, ...]] = {
+    1: VERBS[:8],  # the chapter (d2l 7.2) and its exercises
+    2: VERBS,  # + the general convolution, its gradients (autograd and explicit), pooling, transposed convolution
+}
+#: The current version of the contract.
+CONTRACT = max(CONTRACTS)
 
 #: name -> adapter class, filled by ``Backend.__init_subclass__``.
 REGISTRY: dict[str, type[Backend]] = {}
@@ -72,6 +84,17 @@ class Trajectory:
     initial: Any
     losses: Any
     kernel: Any
+
+
+def adapter_file(cls: type, relative: str) -> Path:
+    """A file an adapter ships, named relative to the file of the module that defines ``cls``."""
+    import sys
+
+    module = sys.modules.get(cls.__module__)
+    where = getattr(module, "__file__", None)
+    if where is None:
+        raise FileNotFoundError(f"{cls.__module__} has no file to name {relative!r} from")
+    return (Path(where).resolve().parent / relative).resolve()
 
 
 def output_shape(x_shape: tuple[int, ...], k_shape: tuple[int, ...]) -> tuple[int, int]:
@@ -138,6 +161,10 @@ class Backend:
 
     #: Name used by ``--backend``; defining it registers the subclass.
     name: ClassVar[str]
+    #: The version of the contract (:data:`CONTRACTS`) the adapter was written for.  ``None`` (declared none,
+    #: as every adapter written before versions existed): read as 1, with a warning.  Verbs added later are
+    #: not asked of it.
+    contract: ClassVar[int | None] = None
     #: Import name of the framework; imported lazily by :meth:`load`.
     module: ClassVar[str]
     #: Capability manifest, dtypes: the dtypes the adapter claims per device.
@@ -180,6 +207,18 @@ class Backend:
     #: in the adapter's known-deviation list; generated cases keep away from them (a known bug is a
     #: fixed case with its entry, never an xfail inside a property).
     known_wrong: ClassVar[tuple[tuple[frozenset, str], ...]] = ()
+
+    #: An out-of-tree adapter's own fixed cases (a known deviation is a fixed case, and an installed suite's
+    #: ``spec/cases`` is not the adapter's to edit): a path, relative to the adapter's module file, to a JSON
+    #: file in the spec's format (``spec/schema.json``), section "conventions", kinds general, pool,
+    #: transpose and their errors.  Validated like the suite's own and checked against the oracle when the
+    #: adapter is loaded; its ids must be new.  They run on this adapter only
+    #: (``tests/test_adapter_cases.py``).  Default: none.
+    cases: ClassVar[str | None] = None
+    #: The adapter's own known-deviation list (``spec/xfails/README.md``'s format): a path relative to its
+    #: module file, read instead of ``spec/xfails/<name>.txt`` (``--xfails DIR`` still wins).  Its entries
+    #: may name this adapter's tests only.  Default: none.
+    known_deviations: ClassVar[str | None] = None
 
     def declares(self, verb: str, dtype: str) -> bool:
         """Whether the manifest holds ``verb`` to the spec in ``dtype`` (:attr:`verb_dtypes`)."""
@@ -252,6 +291,15 @@ class Backend:
         """The current values of every setting :meth:`numerics` may touch, read
         from the framework (not remembered): the results record shows them, and
         the suite checks that none has changed after a test."""
+        return {}
+
+    def global_state(self) -> dict[str, Any]:
+        """The framework's process-wide state that a verb could leave changed and the suite does not know
+        (``tests/globalstate.py`` reads torch's, JAX's, TensorFlow's, MXNet's, Keras's, Paddle's, tinygrad's
+        and MLX's by itself): ``{name: value}``, read from the framework at each call.  The suite snapshots it
+        before and after every test, and a difference fails the test naming it.  A name that starts with
+        ``"rng "`` is a random generator's state (hashed; a layer's construction may advance it).  Default:
+        nothing."""
         return {}
 
     def determinism(self, device: str, precision: str) -> str | None:

@@ -33,6 +33,7 @@ from backends.base import (
 
 class JaxBackend(Backend):
     name = "jax"
+    contract = 2
     module = "jax"
     # XLA convolves all four natively on CPU (every verb checked) and GPU;
     # float64 under x64.

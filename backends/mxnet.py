@@ -33,6 +33,7 @@ from backends.base import (
 
 class MxnetBackend(Backend):
     name = "mxnet"
+    contract = 2
     module = "mxnet"
     # No float16 on the CPU: MXNet's CPU convolution and matmul fail with "FP16
     # gemm on cpu not implemented".  mxnet.np has no bfloat16 at all.

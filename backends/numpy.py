@@ -27,6 +27,7 @@ from backends.base import (
 
 class NumpyBackend(Backend):
     name = "numpy"
+    contract = 2
     module = "numpy"
     # NumPy has no bfloat16; float16 arithmetic is native (each op rounds).
     dtypes = {"cpu": ("float16", "float32", "float64")}

@@ -35,6 +35,7 @@ _DEVICE_NAMES = {"cpu": "/CPU:0", "gpu": "/GPU:0"}
 
 class TensorflowBackend(Backend):
     name = "tensorflow"
+    contract = 2
     module = "tensorflow"
     # tf.nn.conv2d documents half, bfloat16, float32 and float64 and has CPU
     # and GPU kernels for each; every verb runs in all four on the CPU.

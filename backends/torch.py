@@ -33,6 +33,7 @@ from backends.base import (
 
 class TorchBackend(Backend):
     name = "torch"
+    contract = 2
     module = "torch"
     # Every verb runs natively in all four dtypes on the CPU (checked); CUDA
     # documents the same four.

@@ -11,6 +11,7 @@ from backends.base import Backend, output_shape
 
 class MinimalBackend(Backend):
     module = "numpy"  # the framework this adapter tests; NumPy here, to keep the example short
+    contract = 2  # the version of the adapter contract it was written for (backends.base.CONTRACTS)
     verbs = ("corr2d",)  # the manifest: every other verb is declared absent, and skips as such
 
     def asarray(self, a, *, dtype, device):

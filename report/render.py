@@ -98,7 +98,7 @@ def _deviation_rows(report: Report) -> list[list[str]]:
 def _conventions(case_id: str) -> list[str]:
     try:
         case = spec.find(case_id)
-    except StopIteration:
+    except (StopIteration, spec.SpecError):
         return []
     return case.data.get("conventions", []) if case.kind in ("general", "general_error", "pool", "pool_error",
                                                              "transpose", "transpose_error") else []

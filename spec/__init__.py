@@ -275,8 +275,76 @@ def all_cases() -> list[Case]:
 
 
 def find(case_id: str) -> Case:
-    """The case with this id (ids are unique across sections)."""
-    return next(c for c in all_cases() if c.id == case_id)
+    """The case with this id (ids are unique across sections and the adapters' own cases)."""
+    found = next((c for c in all_cases() if c.id == case_id), None)
+    if found is None:
+        found = next((c for cs in ADAPTER_CASES.values() for c in cs if c.id == case_id), None)
+    if found is None:
+        raise SpecError(f"no case {case_id!r} in the spec (nor among the adapters' own cases)")
+    return found
+
+
+#: The fixed cases an adapter ships with itself (``Backend.cases``): ``{adapter label: cases}``, registered
+#: by ``conftest.py`` when the adapter is loaded.  They back the deviations an out-of-tree adapter declares
+#: (a known deviation is a fixed case), and run on that adapter only.
+ADAPTER_CASES: dict[str, list[Case]] = {}
+#: The kinds an adapter's own case may have: the conventions section's.
+ADAPTER_KINDS = ("general", "general_error", "pool", "pool_error", "transpose", "transpose_error")
+
+
+def register_adapter_cases(owner: str, path: Path) -> list[Case]:
+    """Load, validate like the suite's own (schema, shapes, parameters) and check against the oracle an
+    adapter's own case file; its ids must be new.  Raises :class:`SpecError` naming the file and case."""
+    cases = load_file(Path(path))
+    taken = {c.id for c in all_cases()} | {c.id for o, cs in ADAPTER_CASES.items() if o != owner for c in cs}
+    seen = set()
+    for case in cases:
+        if case.kind not in ADAPTER_KINDS:
+            raise SpecError(f"{path}: case {case.id}: an adapter's own case is of a kind of the conventions section "
+                            f"({', '.join(ADAPTER_KINDS)}), not {case.kind}")
+        if case.id in taken or case.id in seen:
+            raise SpecError(f"{path}: case {case.id}: the id is taken (by the spec or another adapter's cases)")
+        seen.add(case.id)
+        if (wrong := _against_the_oracle(case)) is not None:
+            raise SpecError(f"{path}: case {case.id}: {wrong}")
+    ADAPTER_CASES[owner] = cases
+    return cases
+
+
+def _against_the_oracle(case: Case) -> str | None:
+    """Why a case's expected values are not the oracle's (``None``: they are), or its error not an error."""
+    X = case.input("X")
+    if case.kind.startswith("general"):
+        params = general.logical(general.params_of(case.data["params"]))
+        if case.kind == "general_error":
+            return None  # _check_shapes has checked that the definition refuses it
+        got = {"expected": general.conv(X, case.input("K"), **params)}
+        if "expected_grad" in case.data:
+            got["expected_grad/dX"], got["expected_grad/dK"] = general.vjp(X, case.input("K"), case.input("dY"),
+                                                                         **params)
+    elif case.kind.startswith("pool"):
+        params = general.pool_params_of(case.data["params"])
+        if case.kind == "pool_error":
+            try:
+                general.pool_check(X.shape, **params)
+            except general.ConvError:
+                return None
+            return "expects an error, but the pooling's parameters are valid"
+        got = {"expected": general.pool(X, **params)}
+    else:
+        params = general.transpose_params_of(case.data["params"])
+        if case.kind == "transpose_error":
+            try:
+                general.transpose_check(X.shape, case.input("K").shape, **params)
+            except general.ConvError:
+                return None
+            return "expects an error, but the transposed convolution's parameters are valid"
+        got = {"expected": general.conv_transpose(X, case.input("K"), **params)}
+    for path, value in got.items():
+        stored = case.array(*path.split("/"))
+        if stored.shape != value.shape or not np.array_equal(stored, value):
+            return f"{path} is not the oracle's result (spec/general.py): write what it computes"
+    return None
 
 
 def cases(section: str, *, kind: str | None = None) -> list[Case]:

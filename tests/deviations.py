@@ -134,6 +134,18 @@ def write_draft(folder: Path, label: str, groups: list[tuple[str, list[dict]]], 
     return path
 
 
+def list_of(bk, given: str | None = None) -> Path:
+    """The known-deviation list read for an adapter: ``--xfails DIR``'s, else the one the adapter ships
+    (``Backend.known_deviations``), else ``spec/xfails/<label>.txt``."""
+    if given:
+        return Path(given) / f"{bk.label}.txt"
+    if getattr(bk, "known_deviations", None):
+        from backends.base import adapter_file
+
+        return adapter_file(type(bk), bk.known_deviations)
+    return DEFAULT_DIR / f"{bk.label}.txt"
+
+
 ENTRIES = pytest.StashKey[list]()
 #: (target id, verb) -> the first entry that accepts that verb's failures on that target, from this
 #: process's collection (every xdist worker collects all items): read by the chapter-verb property.
@@ -150,12 +162,18 @@ def entries(config: pytest.Config) -> list[Entry]:
     if ENTRIES not in config.stash:
         from conftest import SELECTION
 
-        folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
+        given = config.getoption("cc_xfails")
         found = []
         for bk in config.stash[SELECTION].backends:
-            path = folder / f"{bk.label}.txt"
-            if path.is_file():
-                found += parse(path)
+            path = list_of(bk, given)
+            if not path.is_file():
+                continue
+            mine = parse(path)
+            own = re.compile(rf"[\[-]{re.escape(bk.label)}-(?:cpu|gpu)\b")
+            for e in mine:  # a list speaks for its own adapter: it cannot excuse another backend's failures
+                if "[" in e.test and not own.search(e.test):
+                    raise pytest.UsageError(f"{e.where}: {e.test} is not a test of {bk.label!r}, whose list this is")
+            found += mine
         config.stash[ENTRIES] = found
     return config.stash[ENTRIES]
 

@@ -76,11 +76,23 @@ def _tensorflow(tf) -> dict[str, Any]:
            "tf.config.experimental.tensor_float_32_execution_enabled()":
            tf.config.experimental.tensor_float_32_execution_enabled(),
            "tf.config.functions_run_eagerly()": tf.config.functions_run_eagerly()}
-    keras = sys.modules.get("keras")
-    if keras is not None:
-        out["keras floatx()"] = keras.backend.floatx()
-        out["keras dtype policy"] = str(keras.mixed_precision.global_policy().name)
     return out
+
+
+def _keras(keras) -> dict[str, Any]:
+    return {"keras floatx()": keras.backend.floatx(),
+            "keras dtype policy": str(keras.mixed_precision.global_policy().name)}
+
+
+def _paddle(paddle) -> dict[str, Any]:
+    return {"paddle.get_default_dtype()": paddle.get_default_dtype(),
+            "paddle.is_grad_enabled()": paddle.is_grad_enabled(),
+            RNG + "paddle CPU generator": _digest([s.__getstate__() for s in paddle.get_rng_state()])}
+
+
+def _mlx(mx) -> dict[str, Any]:
+    return {"mlx.core.default_device()": str(mx.default_device()),
+            RNG + "mlx.core.random.state": _digest([np.array(k) for k in mx.random.state])}
 
 
 def _mxnet(mx) -> dict[str, Any]:
@@ -95,12 +107,27 @@ OWN_VARIABLES = frozenset({"PYTEST_CURRENT_TEST", "TORCHINDUCTOR_CACHE_DIR"})
 
 #: Module name -> what the suite reads of it once it is imported.
 FRAMEWORKS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "torch": _torch, "jax": _jax, "tensorflow": _tensorflow, "mxnet": _mxnet}
+    "torch": _torch, "jax": _jax, "tensorflow": _tensorflow, "mxnet": _mxnet, "keras": _keras, "paddle": _paddle,
+    "mlx.core": _mlx}
 
 
-def snapshot() -> dict[str, Any]:
-    """Everything the suite knows to read, keyed by a name a person recognises."""
+def snapshot(bk: Any = None) -> dict[str, Any]:
+    """Everything the suite knows to read, keyed by a name a person recognises; with an adapter, also the
+    state it names (``Backend.global_state``)."""
     state = {f"os.environ[{k!r}]": v for k, v in os.environ.items() if k not in OWN_VARIABLES}
+    if bk is not None:
+        try:
+            named = bk.global_state()
+            if not isinstance(named, dict):
+                raise TypeError(f"it returned {type(named).__name__}, not a dict")
+        except Exception as exc:
+            state[f"{bk.label}.global_state() (unreadable)"] = f"{type(exc).__name__}: {exc}"
+        else:
+            for key, value in named.items():
+                if str(key).startswith("rng "):
+                    state[f"{RNG}{bk.label}.global_state()[{key!r}]"] = _digest(value)
+                else:
+                    state[f"{bk.label}.global_state()[{key!r}]"] = repr(value)
     state.update(_numpy())
     for name, read in FRAMEWORKS.items():
         module = sys.modules.get(name)

@@ -169,7 +169,7 @@ def _entry(item: pytest.Item) -> dict:
     """What the record keeps of one test, as plain data (it crosses the xdist wire)."""
     params = _params(item)
     target = _target_param(params)
-    case = params.get("case") or params.get("loop")
+    case = params.get("case") or params.get("loop") or params.get("adapter_case")
     notes = item.stash.get(NOTES, {})
     case_id = getattr(case, "id", None)
     return {
@@ -329,6 +329,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         mine = [e for e in entries if e["backend"] == bk.label]
         try:
             verdicts[bk.label] = judge(bk, targets, mine, run, set(sel.gpu_skip.values()), metadata[bk.label][1])
+            from tests.deviations import list_of
+
+            used = list_of(bk, config.getoption("cc_xfails"))
+            verdicts[bk.label].deviation_list = _shown(used, config) if used.is_file() else "spec/xfails"
         except Exception as exc:  # a spec that cannot be read (the run already says why): no verdict, no crash
             verdicts[bk.label] = BackendVerdict(bk.label, no_verdict=[
                 f"the harness could not judge this run: {type(exc).__name__}: {str(exc)[:500]}"], fails_run=True)
@@ -499,19 +503,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             flag = f"  <-- {len(t.missing)} MISSING" if t.missing else ""
             terminalreporter.write_line(f"{t.target.id:34} expected {len(t.expected):4}  ran {len(t.ran):4}  "
                                         f"skipped {len(t.skipped):4}{flag}")
-    from tests.deviations import DEFAULT_DIR
+    from tests.deviations import list_of
 
-    folder = Path(config.getoption("cc_xfails") or DEFAULT_DIR)
     for bk in config.stash[SELECTION].backends:
         v = verdicts[bk.label]
         prefix, suffix = _reproduce_parts(config, bk)
-        lists = [str(folder / f"{bk.label}.txt")] if (folder / f"{bk.label}.txt").is_file() else []
+        used = list_of(bk, config.getoption("cc_xfails"))
+        lists = [_shown(used, config)] if used.is_file() else []
         _print_verdict(terminalreporter, v, getattr(bk, "selected_as", bk.label), prefix=prefix, suffix=suffix,
                        lists=lists)
     short = [label for label, v in verdicts.items() if v.fails_run and any(t.missing for t in v.tallies)]
     if short:
         terminalreporter.write_line(f"tripwire: {', '.join(short)} ran fewer checks than the spec asks: run failed",
                                     red=True)
+
+
+def _shown(path: Path, config: pytest.Config) -> str:
+    """A path as a reader can use it: relative to the suite's root or the working folder where it lies there."""
+    path = Path(path).resolve()
+    for base in (Path(config.rootpath), Path(config.invocation_params.dir)):
+        if path.is_relative_to(base.resolve()):
+            return path.relative_to(base.resolve()).as_posix()
+    return str(path)
 
 
 def _reproduce_parts(config: pytest.Config, bk) -> tuple[str, str]:
@@ -546,7 +559,7 @@ def _print_verdict(terminalreporter, v: BackendVerdict, selected_as: str, *, pre
         terminalreporter.write_line(f"  no verdict: {reason}", yellow=True)
     for section, n in sorted(v.sections.items()):
         kinds = ("unsupported (declared)", "not in the manifest", "known deviation", "left to fixed cases", "xpassed",
-                 "gpu absent", "error")
+                 "gpu absent", "stopped (--first-failure)", "error")
         extra = "".join(f"  {k} {n[k]:4}" for k in kinds if n[k])
         terminalreporter.write_line(
             f"  {section:26} passed {n['passed']:4}  failed {n['failed']:4}  skipped {n['skipped']:4}  "

@@ -218,6 +218,8 @@ def correlation_hypotheses(X: np.ndarray, K: np.ndarray, b: float | None, dtype:
         hyp["the bias looks ignored"] = oracle.corr2d(X, K)
         hyp["the bias looks added twice"] = oracle.corr2d(X, K, 2 * bias)
     right = oracle.corr2d(X, K, bias)
+    if right.shape[0] == right.shape[1]:  # a non-square one is told by its shape (assert_conforms)
+        hyp["output transposed (an NHWC/NCHW layout mix-up)"] = right.T
     return {name: alt for name, alt in hyp.items() if not np.array_equal(alt, right)}
 
 
@@ -285,8 +287,9 @@ def check_correlation(target, case: spec.Case, op: str) -> Measure:
         except Exception:
             raise failure from None
         verdict = precision_verdict(got, exp.expected, Xv, Kv, b, target.arithmetic)
-        if verdict:
-            pytest.fail(f"{failure.msg}\n  {verdict}", pytrace=False)
+        if verdict:  # on the first line, which the cause lines and a record's reason keep
+            first, _, rest = failure.msg.partition("\n")
+            pytest.fail(f"{first}; {verdict}\n{rest}", pytrace=False)
         raise
 
 
@@ -309,6 +312,34 @@ GENERATED_SEEDED = False
 FULL_TRACEBACKS = False
 
 
+def contract_of(bk) -> int:
+    """The contract version an adapter targets: the one it declares, or 1 when it declares none."""
+    return getattr(bk, "contract", None) or 1
+
+
+def contract_warning(bk) -> str | None:
+    """What an adapter written for an older contract is not asked, for its author (``None``: current)."""
+    from backends.base import CONTRACT, CONTRACTS
+
+    have = contract_of(bk)
+    if have >= CONTRACT:
+        return None
+    new = [v for v in CONTRACTS[CONTRACT] if v not in CONTRACTS[have]]
+    said = f"declares contract = {have}" if getattr(bk, "contract", None) else "declares no contract (read as 1)"
+    return (f"{bk.label} {said}; the suite's contract is {CONTRACT}, which adds {', '.join(new)}: these are not "
+            f"asked of it (skipped as not implemented); set contract = {CONTRACT} once it implements or declares "
+            "them (docs/adapters.md)")
+
+
+def after_contract(bk, verb: str) -> int | None:
+    """The contract version that added ``verb``, when that is later than the one the adapter targets."""
+    from backends.base import CONTRACTS
+
+    if verb in CONTRACTS[contract_of(bk)]:
+        return None
+    return min((n for n, verbs in CONTRACTS.items() if verb in verbs), default=None)
+
+
 def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **kwargs):
     """Call an adapter verb, holding it to the adapter's manifest (``verbs``).
 
@@ -321,6 +352,9 @@ def call(bk, verb: str, *args, expect_error: bool = False, gap: bool = False, **
     adapter declares unsupported), every exception, ``NotImplementedError`` too, goes to the caller.
     """
     __tracebackhide__ = True
+    if (added := after_contract(bk, verb)) is not None:
+        skip(f"{NOT_IMPLEMENTED}: {bk.label}.{verb}: added in contract {added}, and the adapter targets contract "
+             f"{contract_of(bk)} (backends.base.CONTRACTS)")
     target = TARGET.get(None)
     if target is not None and target.backend is bk and not bk.declares(verb, target.dtype) \
             and getattr(target, "op", None) != verb:  # a probe of that very verb calls it
@@ -417,6 +451,10 @@ def native(target, verb: str, *arrays):
 
 # -- the general convolution (spec/general.py) ---------------------------------
 
+#: How the skips of ``--first-failure`` begin (``conftest.py``), and the backends that failed a check in
+#: this process: ``{label: the node id of its first failure}``.
+STOPPED = "stopped after the backend's first failure"
+FIRST_FAILURE: dict[str, str] = {}
 #: How a skip for a convention the adapter declares unsupported (``conventions``) begins.
 UNSUPPORTED = "unsupported, as the adapter declares"
 #: How the chapter-verb property's skip begins where the known-deviation lists accept every verb it would
@@ -512,12 +550,14 @@ def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np
             continue
     groups, cin = params["groups"], X.shape[1]
     per = cout // groups
-    if groups == cin and per > 1:  # depthwise with a multiplier: output channel c*m + j
+    if groups > 1 and per > 1:  # group g's j-th output channel is g*m + j; interleaved, it lands at j*G + g
         wrong = np.empty_like(expected)
-        for c in range(cin):
+        for g in range(groups):
             for j in range(per):
-                wrong[:, j * cin + c] = expected[:, c * per + j]
-        found["the depthwise output channels ordered j*C + c instead of c*m + j"] = wrong
+                wrong[:, j * groups + g] = expected[:, g * per + j]
+        found["the depthwise output channels ordered j*C + c instead of c*m + j (group channel order interleaved: "
+              "output channels ordered j*G + g instead of g*m + j)" if groups == cin else
+              "the grouped output channels interleaved: output channels ordered j*G + g instead of g*m + j"] = wrong
     return {name: alt for name, alt in found.items() if not (alt.shape == expected.shape
                                                              and np.array_equal(alt, expected))}
 

@@ -121,6 +121,8 @@ def skip_kind(reason: str, gpu_reasons: set[str]) -> str | None:
         return "known deviation"
     if reason.startswith(support.LEFT_TO_FIXED):
         return "left to fixed cases"
+    if reason.startswith(support.STOPPED):
+        return "stopped (--first-failure)"
     if reason in gpu_reasons:
         return "gpu absent"
     if reason in support.SANCTIONED:
@@ -157,6 +159,7 @@ class BackendVerdict:
     tallies: list[Tally] = field(default_factory=list)
     fails_run: bool = False  # turns a zero exit status into a failure
     entries: list[dict] = field(default_factory=list)
+    deviation_list: str = "spec/xfails"  # the known-deviation list read for it, as the headline names it
 
     @property
     def headline(self) -> str:
@@ -165,7 +168,7 @@ class BackendVerdict:
         if self.no_verdict:
             return "NO VERDICT"
         known = sum(n["known deviation"] for n in self.sections.values())
-        return "CONFORMANT" + (f" with {known} known deviation{'s' if known > 1 else ''} (spec/xfails)"
+        return "CONFORMANT" + (f" with {known} known deviation{'s' if known > 1 else ''} ({self.deviation_list})"
                                if known else "")
 
     @property
@@ -207,6 +210,8 @@ def judge(backend, targets: list, entries: list[dict], run: RunInfo, gpu_reasons
           errors: list[str] = ()) -> BackendVerdict:
     """The verdict on one backend from its targets (all that were selected) and its entries."""
     v = BackendVerdict(backend.label)
+    if (older := support.contract_warning(backend)) is not None:
+        v.remarks[older] = None
     tallies = {t.id: Tally(t, checks.expected(t)) for t in targets}
     for e in entries:
         v.add(e, gpu_reasons)
@@ -248,10 +253,15 @@ def judge(backend, targets: list, entries: list[dict], run: RunInfo, gpu_reasons
         why = "every target was skipped" if any(t.skipped for t in v.tallies) else "no target was selected"
         v.no_verdict.append(f"no check ran for this backend ({why}): a backend that was asked for must be tested")
         v.fails_run = v.fails_run or not run.narrowed
-    if v.ran and not missing and not _core_level(v.tallies):
+    stopped = sum(n["stopped (--first-failure)"] for n in v.sections.values())
+    if v.ran and not missing and not stopped and not _core_level(v.tallies):
         v.not_conformant.append(
             "below the core conformance level (docs/adapters.md): no target passed every check of "
             f"{' or of '.join(checks.CORE_OPS)}")
+    if stopped and not v.failed:  # the words of a stop, with no failure that stopped it
+        v.not_conformant.append(f"{stopped} check(s) skipped as stopped by --first-failure, but no check failed")
+    elif stopped:
+        v.remarks[f"--first-failure: stopped at its first failure; {stopped} check(s) not run"] = None
     v.fails_run = v.fails_run or bool(v.not_conformant)
     return v
 

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from backends.base import Backend
+from backends.base import VERBS, Backend
 from backends.numpy import NumpyBackend
 from tests.meta.broken import FlushesSubnormalsUndeclared
 
@@ -216,3 +216,66 @@ class DeclaresFlushButKeeps(NumpyBackend):
 
 class FlushesAnUndeclaredDtype(NumpyBackend):
     flushes_subnormals = {"cpu": ("bfloat16",)}
+
+
+class _WrittenForContract1(NumpyBackend):
+    """An adapter written when the contract had the chapter's verbs only, which declared ``verbs = VERBS``
+    then: the verbs added since are not its own."""
+
+    verbs = VERBS
+
+    def conv_general(self, *args, **kwargs):
+        raise NotImplementedError
+
+    conv_general_vjp = conv_general_backprop = pool2d = conv_transpose = conv_general
+
+
+class DeclaresNoContract(_WrittenForContract1):
+    contract = None
+
+
+class DeclaresContract1(_WrittenForContract1):
+    contract = 1
+
+    def conv_general(self, *args, **kwargs):  # wrong, but not asked of a contract-1 adapter
+        return super(_WrittenForContract1, self).conv_general(*args, **kwargs) + 1
+
+
+class ClaimsContract2ButLacksItsVerbs(_WrittenForContract1):
+    contract = 2
+
+
+class ClaimsAFutureContract(NumpyBackend):
+    contract = 99
+
+
+class ContractAsAString(NumpyBackend):
+    contract = "2"
+
+
+#: A framework the suite does not know: its process-wide setting and its global generator.
+UNKNOWN_FRAMEWORK = {"mode": "eager", "rng": [0]}
+
+
+class _ChangesUnknownGlobalState(NumpyBackend):
+    """Leaves a process-wide setting of a framework the suite cannot know changed (and draws from its global
+    generator) in conv2d."""
+
+    def conv2d(self, X, K):
+        UNKNOWN_FRAMEWORK["mode"] = "graph" if UNKNOWN_FRAMEWORK["mode"] == "eager" else "eager"
+        UNKNOWN_FRAMEWORK["rng"][0] += 1
+        return super().conv2d(X, K)
+
+
+class NamesItsGlobalState(_ChangesUnknownGlobalState):
+    def global_state(self):
+        return {"unknown.mode": UNKNOWN_FRAMEWORK["mode"], "rng unknown.random": list(UNKNOWN_FRAMEWORK["rng"])}
+
+
+class KeepsItsGlobalStateQuiet(_ChangesUnknownGlobalState):
+    """The control: the same mistake, its state not named; the suite cannot see it."""
+
+
+class GlobalStateRaises(NumpyBackend):
+    def global_state(self):
+        raise RuntimeError("cannot read")

@@ -36,7 +36,7 @@ CATALOGUE = {
     "ReturnsNaN": "value(s) are NaN or inf",
     "ReturnsInf": "value(s) are NaN or inf, first at (0, 0)",
     "ReturnsList": "the adapter returned list, which it cannot read back as an array",
-    "WrongDtype": "the result is float32, but the inputs were float64",
+    "WrongDtype": "the result is float32, but the inputs were float16",
     "SloppyOnRandomValues": "values agree only to float16 precision",
     "EmptyForLargeKernel": "has no valid position, but the adapter returned an array of shape (0, 0)",
     "BiasNotRegistered": "registers parameters {'weight': (1, 2)} with the module system",
@@ -49,7 +49,8 @@ CATALOGUE = {
     "NaNLosses": "losses: 10 value(s) are NaN or inf, first at (0,)",
     "LearnOverwritesY": "learn_kernel: modified its input Y in place",
     "ReceptiveFieldOverwritesK1": "receptive_field: modified its input K1 in place",
-    "IgnoresSeed": "twice gave different initial kernels",
+    # Its first failure: the initial kernel drawn from NumPy's legacy global generator.
+    "IgnoresSeed": "global RNG state: numpy.random (legacy global) was",
     "SameStartForEverySeed": "the seed is ignored (a fixed start)",
     "SeedsTheGlobalGenerator": "global RNG state: numpy.random (legacy global) was",
     "LeavesErrstate": "the test left global state changed (the suite's own snapshot, not the adapter's): "
@@ -74,12 +75,12 @@ CATALOGUE = {
     "PadsBeginEndSwapped": "the pads' begin and end swapped",
     "KernelReshapedNotTransposed": "the kernel reshaped where it should be transposed (OIHW read as HWIO)",
     "KernelHWSwapped": "kernel height and width swapped (K transposed)",
-    "DepthwiseChannelOrder": "the depthwise output channels ordered j*C + c instead of c*m + j",
+    "DepthwiseChannelOrder": "output channels ordered j*G + g instead of g*m + j",
     "SymmetricForReflect": "symmetric padding where reflect is meant",
     "DilationIgnored": "the dilation ignored",
     "NoParameterChecks": "the spec says this is an error",
     "GradientsSwapped": "dX and dK swapped",
-    "LastKernelRowGradient": "dK of conv_general_vjp on depthwise_strided_backward",
+    "LastKernelRowGradient": "dK of conv_general_vjp on general_fig_7_2_1",
     "ChannelsLastResultLeftNCHW": "the result left channels-first (NCHW) where channels-last (NHWC) is meant",
     "ChannelsLastKernelReadAsOIHW": "the kernel read as OIHW where HWIO is given",
     "BackpropGuessesInputSize": "dX of conv_general_backprop on stride_floor (BackpropGuessesInputSize-cpu-float16): "
@@ -158,8 +159,16 @@ ALONE = ("SetsEnvironment", "LeavesErrstate", "SeedsTheGlobalGenerator", *DEVICE
 #: Measured on this module alone, one process: 348.6 s shared by 12, 357.6 s one adapter per run
 #: (``CONV_META_SHARE=1``): a run of twelve backends costs more per test than twelve runs of one.
 SHARE = int(os.environ.get("CONV_META_SHARE", "12"))
-SHARED = [a for a in sorted(CATALOGUE) if a not in ALONE]
-CHUNKS = [SHARED[i:i + SHARE] for i in range(0, len(SHARED), SHARE)]
+#: A broken adapter is proven caught by its first failure, which must name its mistake: the rest run with
+#: ``--first-failure`` (measured: the catalogue module 4 min 20 s instead of about 6 to 10).  These few run
+#: the whole suite, so that every case of the spec is shown to be failed by some broken adapter
+#: (``test_no_spec_case_is_vacuous``): a new case that none of them fails needs one that does, here.
+FULL = ("AverageForMax", "BiasTwice", "ConstantOffset", "GeneralFlipped", "GradientsSwapped", "MaxForAverage",
+        "MeanLoss", "NoParameterChecks", "PoolNoParameterChecks", "TransposeNoChecks", "TransposeWithoutKernelFlip",
+        "WrongGradient")
+SHARED = [a for a in sorted(CATALOGUE) if a not in ALONE and a not in FULL]
+CHUNKS = [SHARED[i:i + SHARE] for i in range(0, len(SHARED), SHARE)] + [list(FULL[i:i + SHARE])
+                                                                         for i in range(0, len(FULL), SHARE)]
 
 
 @dataclass
@@ -190,8 +199,9 @@ def seen(adapter: str, records: Path) -> Seen:
     """Run the catalogue adapter, alone or in its shared run, and read its part."""
     if adapter not in _SEEN:
         together = next((chunk for chunk in CHUNKS if adapter in chunk), [adapter])
+        first = () if adapter in FULL else ("--first-failure",)
         result = run_suite(",".join(f"tests.meta.broken:{a}" for a in together), f"--results-dir={records}",
-                           *(DEPTH if adapter in GENERATED_ONLY else ()), device=DEVICE.get(adapter, "cpu"))
+                           *first, *(DEPTH if adapter in GENERATED_ONLY else ()), device=DEVICE.get(adapter, "cpu"))
         for a in together:
             path = records / f"{a}.json"
             if not path.is_file():
@@ -241,8 +251,12 @@ def test_hanging_op_times_out_and_the_run_goes_on():
 def test_unknown_backend_lists_the_known_ones():
     result = run_suite("nosuchbackend")
     assert result.returncode == 4  # pytest's usage error
-    known = "jax, jvm, mxnet, numpy, tensorflow, tfjs, torch"
-    assert f"unknown backend 'nosuchbackend'; known backends: {known}" in result.stderr
+    known = ("jax, jvm, keras-jax, keras-tensorflow, keras-torch, mlx, mxnet, numpy, onnxruntime, paddle, tensorflow, "
+             "tfjs, tinygrad, torch")
+    assert f"unknown backend 'nosuchbackend'; known backends: {known}" in result.stderr, result.stderr
+    # Where it looked: an adapter installed for another interpreter is not found by this one.
+    assert f"entry points of the group 'conv_conformance.backends' searched in the packages installed for " \
+           f"{sys.executable}" in result.stderr
 
 
 def test_unimportable_backend_is_an_error_not_a_skip():
@@ -284,10 +298,13 @@ def test_no_spec_case_is_vacuous(records):
 
     failed = set()
     for path in records.glob("*.json"):
-        failed |= {r["case"] for r in json.loads(path.read_text())["results"] if r["outcome"] == "failed"}
+        if path.stem in FULL:  # the others stopped at their first failure
+            failed |= {r["case"] for r in json.loads(path.read_text())["results"] if r["outcome"] == "failed"}
     missing = sorted(set(CATALOGUE) - {p.stem for p in records.glob("*.json")})
     if missing:
         pytest.fail(f"the catalogue did not run completely before this test (run the whole module): no record "
                     f"of {missing}")
     all_cases = {c.id for c in spec.all_cases()}
-    assert all_cases - failed == set(), f"no broken adapter fails these cases: {sorted(all_cases - failed)}"
+    assert all_cases - failed == set(), (f"no broken adapter of FULL fails these cases: {sorted(all_cases - failed)} "
+                                         "(a case no mistake fails is vacuous; if one of the catalogue fails it, "
+                                         "add that adapter to FULL)")

@@ -49,3 +49,16 @@ def test_the_cpu_matrix_lists_no_gpu_targets_and_the_gpu_env_demands_a_gpu():
     tox.read(ROOT / "tox.ini")
     assert "--device=cpu" in tox["testenv"]["commands"]
     assert "--device=gpu" in tox["testenv:gpu"]["commands"]
+
+
+def test_the_report_expects_every_framework_env_of_the_cpu_matrix():
+    """tox's [matrix] backends is what `open` expects and `report` merges: a framework env added to the
+    `cpu` label but not there would run and never be compared (or be compared and never run)."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(ROOT / "tox.ini")
+    expected = [name.strip() for name in tox["matrix"]["backends"].split(",")]
+    assert expected == _tox_cpu_label()[1:-1]
+    assert "{[matrix]backends}" in tox["testenv:open"]["commands"]
+    assert "{[matrix]backends}" in tox["testenv:report"]["commands"]
+    depends = [env.strip() for env in tox["testenv:report"]["depends"].replace("\n", ",").split(",") if env.strip()]
+    assert depends == _tox_cpu_label()[:-1]

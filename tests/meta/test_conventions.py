@@ -151,7 +151,7 @@ def test_a_whole_run_with_a_declared_gap_is_conformant_also_under_xdist(workers)
 
 #: The words by which the verdict recognizes the harness's own skips (tests/verdict.py: skip_kind).
 HARNESS_WORDS = (support.NOT_IMPLEMENTED, support.UNSUPPORTED, support.MANIFEST_SAYS, support.KNOWN_DEVIATION,
-                 support.LEFT_TO_FIXED)
+                 support.LEFT_TO_FIXED, support.STOPPED)
 
 
 @pytest.mark.parametrize("words", sorted(HARNESS_WORDS))

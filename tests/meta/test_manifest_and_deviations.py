@@ -10,6 +10,8 @@ import pytest
 
 from tests.meta.test_broken_adapters import outcome, run_suite
 
+H = "tests.meta.hostile"
+
 FLIPPED_EDGE = "tests/test_edge_detection.py::test_edge_detection[FlippedKernel-cpu-float32-edge_6x8-conv2d]"
 NUMPY_EDGE = "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"
 
@@ -93,7 +95,10 @@ def test_a_run_whose_only_failures_are_listed_is_conformant_with_known_deviation
                     + "\n".join(ids) + "\n")
     result = run_suite("tests.meta.broken:FlipsOnTheEdgeImage", xfails)  # the whole suite: a verdict needs it
     assert result.returncode == 0, result.stdout[-2000:]
-    assert "verdict: FlipsOnTheEdgeImage: CONFORMANT with 3 known deviations (spec/xfails)" in result.stdout
+    # The headline names the list it read (here --xfails's), not the default folder.
+    headline = r"verdict: FlipsOnTheEdgeImage: CONFORMANT with 3 known deviations \(\S+/FlipsOnTheEdgeImage.txt\)"
+    assert re.search(headline, result.stdout), result.stdout[-2000:]
+    assert "(spec/xfails)" not in result.stdout
     # Every chapter verb of the float32 target is listed: the chapter-verb property leaves it to those cases.
     assert "left to fixed cases    1" in result.stdout, result.stdout[-3000:]
 
@@ -193,3 +198,103 @@ def test_malformed_list_is_an_error_under_xdist_too(tmp_path):
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     assert "has no reason and upstream link above it" in result.stdout + result.stderr
     assert "INTERNALERROR" not in result.stdout + result.stderr
+
+
+# -- the contract's versions (backends.base.CONTRACTS) ----------------------------------------------------------
+
+
+def test_an_adapter_written_before_the_contract_grew_keeps_its_verdict_and_is_told_what_is_new():
+    """``verbs = VERBS`` grew from the chapter's 8 verbs to 13 under adapters written earlier: one that declares
+    no contract version is held to version 1, the later verbs skip as not implemented (named), and it is
+    warned in the header, the warnings summary and its verdict."""
+    result = run_suite(f"{H}:DeclaresNoContract")
+    assert result.returncode == 0 and "verdict: DeclaresNoContract: CONFORMANT" in result.stdout, result.stdout[-3000:]
+    told = ("DeclaresNoContract declares no contract (read as 1); the suite's contract is 2, which adds conv_general, "
+            "conv_general_vjp, conv_general_backprop, pool2d, conv_transpose")
+    assert result.stdout.count(told) >= 2, result.stdout[-3000:]  # the header and the verdict
+    assert "FutureWarning" in result.stdout, result.stdout[-3000:]
+    assert "DeclaresNoContract.conv_general: added in contract 2, and the adapter targets contract 1" in result.stdout
+
+
+def test_a_verb_after_the_declared_contract_is_not_asked_even_when_it_is_wrong():
+    result = run_suite(f"{H}:DeclaresContract1")
+    assert result.returncode == 0 and "verdict: DeclaresContract1: CONFORMANT" in result.stdout, result.stdout[-3000:]
+    assert "declares contract = 1" in result.stdout
+
+
+def test_the_same_adapter_declaring_the_current_contract_is_held_to_it():
+    """The control: the version is what spares the adapter above, nothing else."""
+    result = run_suite(f"{H}:ClaimsContract2ButLacksItsVerbs")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "conv_general is declared in the adapter's manifest (verbs) but raises NotImplementedError" in result.stdout
+
+
+@pytest.mark.parametrize(("adapter", "words"), [
+    ("ClaimsAFutureContract", "contract = 99, but this suite knows contract versions [1, 2] (backends.base.CONTRACTS): "
+                              "upgrade the suite"),
+    ("ContractAsAString", "contract = '2', but this suite knows contract versions [1, 2] (backends.base.CONTRACTS): "
+                          "declare one of them"),
+])
+def test_a_contract_the_suite_does_not_know_is_a_usage_error(adapter, words):
+    result = run_suite(f"{H}:{adapter}", "-k", "fig_7_2_1")
+    assert result.returncode == 4 and words in result.stderr, result.stderr[-2000:]
+
+
+# -- global state the adapter names (Backend.global_state) ------------------------------------------------------
+
+
+def test_global_state_the_adapter_names_is_snapshot_around_every_test():
+    result = run_suite(f"{H}:NamesItsGlobalState", "-k", "fig_7_2_1")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "NamesItsGlobalState: the test left global state changed" in result.stdout, result.stdout[-3000:]
+    assert "NamesItsGlobalState.global_state()['unknown.mode'] was \"'eager'\", is now \"'graph'\"" in result.stdout
+    assert "global RNG state: NamesItsGlobalState.global_state()['rng unknown.random']" in result.stdout
+
+
+def test_without_the_name_the_same_change_goes_unseen():
+    """The control of the test above: what catches it is the adapter's declaration."""
+    result = run_suite(f"{H}:KeepsItsGlobalStateQuiet", "-k", "fig_7_2_1")
+    assert "global state changed" not in result.stdout and "1 failed" not in result.stdout, result.stdout[-3000:]
+
+
+def test_a_global_state_that_cannot_be_read_fails_by_name():
+    result = run_suite(f"{H}:GlobalStateRaises", "-k", "fig_7_2_1 and conv2d")
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "GlobalStateRaises.global_state() cannot be read: RuntimeError: cannot read" in result.stdout
+
+
+# -- an out-of-tree adapter's own cases and list (Backend.cases, Backend.known_deviations) ----------------------
+
+OWN = "tests.meta.ownlists.adapter"
+
+
+def test_an_adapter_backs_its_deviation_with_its_own_case_and_list():
+    """A deviation no case of the suite shows: the adapter ships the fixed case and the entry; the headline
+    names the list it read."""
+    result = run_suite(f"{OWN}:ShipsItsDeviation")
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert ("verdict: ShipsItsDeviation: CONFORMANT with 3 known deviations (tests/meta/ownlists/own_xfails.txt)"
+            in result.stdout), result.stdout[-3000:]
+    assert "3 xfailed" in result.stdout
+
+
+def test_the_adapters_own_case_fails_without_its_entry():
+    result = run_suite(f"{OWN}:ShipsTheCaseOnly")
+    assert result.returncode == 1 and "verdict: ShipsTheCaseOnly: NOT CONFORMANT" in result.stdout, \
+        result.stdout[-3000:]
+    assert "test_adapter_case[ShipsTheCaseOnly-cpu-float64-ownlists_odd_13x13]" in result.stdout
+
+
+@pytest.mark.parametrize(("adapter", "words"), [
+    ("ShipsAWrongCase", "its own cases: {root}/wrong_cases.json: case ownlists_odd_13x13: expected is not the oracle's "
+                        "result (spec/general.py)"),
+    ("ShipsAMissingCase", "cases = 'no_such_cases.json': no such file"),
+    ("ShipsAListForAnother", "tests/test_cross_correlation.py::test_cross_correlation[numpy-cpu-float64-fig_7_2_1-"
+                             "conv2d] is not a test of 'ShipsAListForAnother', whose list this is"),
+])
+def test_what_an_adapter_ships_is_validated(adapter, words):
+    from tests.meta.test_broken_adapters import ROOT
+
+    result = run_suite(f"{OWN}:{adapter}", "-k", "fig_7_2_1")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert words.format(root=ROOT / "tests/meta/ownlists") in result.stderr, result.stderr[-2000:]

@@ -146,3 +146,12 @@ def test_a_broken_spec_stops_the_suite_at_collection(tmp_path):
     assert result.returncode in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR), said[-2000:]
     assert "exercises.json::fig_7_2_1: duplicate case id" in said
     assert " passed" not in said
+
+
+def test_the_run_order_names_every_test_module():
+    """conftest.MODULE_ORDER (the chapter's order, which --first-failure's first failure follows) names every
+    test module of the suite: a new module left out would run last, silently."""
+    import conftest
+
+    modules = sorted(p.stem for p in (spec.HERE.parent / "tests").glob("test_*.py"))
+    assert sorted(conftest.MODULE_ORDER) == modules

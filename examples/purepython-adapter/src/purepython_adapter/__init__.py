@@ -57,6 +57,7 @@ class PurePythonBackend(Backend):
     dtypes = {"cpu": ("float64",)}
     train_dtypes = ("float64",)
     # Everything but the kernel-learning loop, which needs autograd.
+    contract = 2  # the adapter contract's version it was written for (backends.base.CONTRACTS)
     verbs = ("corr2d", "conv2d", "corr2d_matmul", "conv2d_layer", "layer_parameters", "receptive_field")
 
     def gpu_unavailable_reason(self) -> str | None:
