@@ -29,7 +29,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BACKENDS = ("numpy", "torch", "jax", "tensorflow", "mxnet")
+BACKENDS = ("numpy", "torch", "jax", "tensorflow", "mxnet", "keras-torch", "keras-jax", "keras-tensorflow", "paddle",
+            "tinygrad", "mlx", "onnxruntime")
 GROUPS = {"test_conventions": "conventions", "test_generated": "generated"}  # the rest: the chapter
 OPTIONS = ["-p", "no:cacheprovider", "-q"]
 

@@ -163,8 +163,9 @@ SHARE = int(os.environ.get("CONV_META_SHARE", "12"))
 #: ``--first-failure`` (measured: the catalogue module 4 min 20 s instead of about 6 to 10).  These few run
 #: the whole suite, so that every case of the spec is shown to be failed by some broken adapter
 #: (``test_no_spec_case_is_vacuous``): a new case that none of them fails needs one that does, here.
-FULL = ("AverageForMax", "BiasTwice", "ConstantOffset", "GeneralFlipped", "GradientsSwapped", "MaxForAverage",
-        "MeanLoss", "NoParameterChecks", "PoolNoParameterChecks", "TransposeNoChecks", "TransposeWithoutKernelFlip",
+FULL = ("AverageForMax", "BiasNotRegistered", "BiasTwice", "ConstantOffset", "EmptyForLargeKernel", "GeneralFlipped",
+        "GradientsSwapped", "MaxForAverage", "MeanLoss", "NoParameterChecks", "PoolNoParameterChecks",
+        "TransposeCropAsSame", "TransposeNoChecks", "TransposeSameAsTorchCrop", "TransposeWithoutKernelFlip",
         "WrongGradient")
 SHARED = [a for a in sorted(CATALOGUE) if a not in ALONE and a not in FULL]
 CHUNKS = [SHARED[i:i + SHARE] for i in range(0, len(SHARED), SHARE)] + [list(FULL[i:i + SHARE])
