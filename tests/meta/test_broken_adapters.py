@@ -309,3 +309,22 @@ def test_no_spec_case_is_vacuous(records):
     assert all_cases - failed == set(), (f"no broken adapter of FULL fails these cases: {sorted(all_cases - failed)} "
                                          "(a case no mistake fails is vacuous; if one of the catalogue fails it, "
                                          "add that adapter to FULL)")
+
+
+def test_first_failure_leaves_a_clean_adapter_a_whole_run():
+    """--first-failure stops only a backend that failed: the reference still runs every check, and its
+    CONFORMANT is a whole run's (no stopped skips, no narrowing)."""
+    result = run_suite("numpy", "--first-failure")
+    assert result.returncode == 0 and "verdict: numpy: CONFORMANT" in result.stdout, result.stdout[-3000:]
+    assert "skipped" not in outcome(result) and "stopped" not in result.stdout
+
+
+def test_first_failure_stops_only_the_backend_that_failed():
+    """Beside a broken adapter in one run, the reference is not stopped; the broken one is NOT CONFORMANT,
+    says it stopped, and is not judged below the core level on checks it never ran."""
+    result = run_suite("numpy,tests.meta.broken:FlippedKernel", "--first-failure")
+    assert result.returncode == 1
+    assert "verdict: numpy: CONFORMANT" in _section(result.stdout, "numpy"), result.stdout[-3000:]
+    part = _section(result.stdout, "FlippedKernel")
+    assert "verdict: FlippedKernel: NOT CONFORMANT" in part and "--first-failure: stopped at its first failure" in part
+    assert "below the core conformance level" not in part, part
