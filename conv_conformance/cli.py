@@ -5,6 +5,7 @@
     conv-conformance report DIR [--expect a,b] [--partial]  the agreement report over a results folder
     conv-conformance open DIR [--expect a,b]             open a matrix run in DIR
     conv-conformance where                               print the suite's version and where its tree lies
+    conv-conformance repro NODEID [--backend=…] [-o FILE]  a failing check as a self-contained script
 
 The conformance run is pytest on the suite's own tree (``conv_conformance.suite_root()``) with the
 suite's own pytest configuration, whatever the current folder holds: its ``conftest.py``,
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] in (["report"], ["open"]):
         return _report(argv)
+    if argv[:1] == ["repro"]:
+        from conv_conformance.repro import main as repro_main
+
+        return repro_main(argv[1:])
     import pytest
 
     os.environ[RUNNER_ENV] = "conv-conformance"

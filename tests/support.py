@@ -562,10 +562,16 @@ def general_hypotheses(X, K, params: dict, expected: np.ndarray) -> dict[str, np
                                                              and np.array_equal(alt, expected))}
 
 
+def expecting(actual, expected: np.ndarray, what: str) -> None:
+    """The harness announces the shape (and values) it expects of a result before it checks the shape:
+    nothing here; ``conv-conformance repro`` listens (conv_conformance/repro.py)."""
+
+
 def _general_shape(target, actual, expected: np.ndarray, hyp: Hypotheses, what: str, X, K, params) -> np.ndarray:
     """The result's values; a wrong output shape fails, named by every mistake that predicts it (``K``
     None: an operation without a kernel)."""
     __tracebackhide__ = True
+    expecting(actual, expected, what)
     got = read_result(target, actual, what=what)
     if got.shape != expected.shape:
         named = [name for name, alt in resolve(hyp).items() if alt.shape == got.shape]
@@ -649,6 +655,7 @@ def check_general_vjp(target, case: spec.Case, verb: str = "conv_general_vjp") -
     for name, actual in zip(("dX", "dK"), result, strict=True):
         what = f"{name} of {verb} on {case.id} ({target.id})"
         other = {"dX and dK swapped": exp.expected["dK" if name == "dX" else "dX"]}
+        expecting(actual, exp.expected[name], what)
         got = read_result(target, actual, what=what)
         if got.shape != exp.expected[name].shape:
             named = [k for k, v in other.items() if v.shape == got.shape]
