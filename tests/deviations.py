@@ -130,6 +130,8 @@ def write_draft(folder: Path, label: str, groups: list[tuple[str, list[dict]]], 
                   "# out of the chapter-verb property on that target.",
                   *(f"#   {test}" for test in properties), ""]
     path = folder / f"{label}.txt"
+    if path.exists():  # a list a person curated is never overwritten: the draft goes beside it
+        path = folder / f"{label}.draft-{run[:8]}.txt"
     path.write_text("\n".join(lines))
     return path
 

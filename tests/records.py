@@ -301,7 +301,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if is_worker(session.config):
         return
     out, _ = session.config.stash[DESTINATION]
-    if out is None:
+    if out is None or session.config.getoption("collectonly", False):  # --co runs no check: it writes none
         return
     from conftest import SELECTION
 
@@ -347,7 +347,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
                 v.remarks[f"draft known-deviation list written: "
                           f"{write_draft(Path(draft), label, by_cause(v.failed), recorder.session_id)}"] = None
     out, opened = config.stash[DESTINATION]
-    if out is None:
+    if out is None or run.collect_only:  # a collect-only run leaves the folder as it found it
         return
     finished = matrix.now()
     for bk in sel.backends:

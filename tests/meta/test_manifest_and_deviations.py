@@ -298,3 +298,14 @@ def test_what_an_adapter_ships_is_validated(adapter, words):
     result = run_suite(f"{OWN}:{adapter}", "-k", "fig_7_2_1")
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     assert words.format(root=ROOT / "tests/meta/ownlists") in result.stderr, result.stderr[-2000:]
+
+
+def test_a_draft_never_overwrites_a_curated_list(tmp_path):
+    """--xfails-draft into the folder of a list a person wrote: the list stays, the draft goes beside it."""
+    curated = tmp_path / "FlippedKernel.txt"
+    curated.write_text("# curated by hand\n")
+    result = run_suite("tests.meta.broken:FlippedKernel", "-k", "fig_7_2_1", f"--xfails-draft={tmp_path}")
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert curated.read_text() == "# curated by hand\n"
+    drafts = list(tmp_path.glob("FlippedKernel.draft-*.txt"))
+    assert len(drafts) == 1 and "xfail: <why this deviation is accepted>" in drafts[0].read_text()

@@ -63,7 +63,6 @@ FILTERS = {
     "--deselect": ["--deselect",
                    "tests/test_edge_detection.py::test_edge_detection[numpy-cpu-float32-edge_6x8-conv2d]"],
     "-x after nothing failed": ["-x", "-k", "edge"],
-    "--co": ["--co"],
 }
 
 
@@ -78,6 +77,17 @@ def test_a_filtered_run_has_no_verdict_and_the_report_refuses_its_record(how, tm
     assert_refused(tmp_path, "numpy", "an incomplete record")
     partial = report(tmp_path, "--partial")
     assert partial.returncode == 1 and "PARTIAL" in partial.stdout and not says_agree(partial.stdout)
+
+
+def test_a_collect_only_run_leaves_the_records_as_it_found_them(tmp_path):
+    """--co runs no check: no verdict, and neither a record of its own nor the loss of the complete one
+    already there."""
+    open_run(tmp_path)
+    assert conformance("--backend=numpy", f"--results-dir={tmp_path}").returncode == 0
+    before = (tmp_path / "numpy.json").read_bytes()
+    result = conformance("--backend=numpy", f"--results-dir={tmp_path}", "--co")
+    assert verdict_line(result) == "NO VERDICT", result.stdout[-3000:]
+    assert (tmp_path / "numpy.json").read_bytes() == before
 
 
 def test_a_narrower_path_has_no_verdict(tmp_path):
