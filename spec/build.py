@@ -452,6 +452,11 @@ def transposed():
                   padding=[[1, 1], [1, 1]]),
         transpose("conv_t_k4s2_same", "14.10", "'same' with an even total crop: k4 s2, (1, 1)", ["transpose_same",
                   "transpose_stride"], X, small_ints((4, 4)), stride=[2, 2], padding="same"),
+        transpose("conv_t_k3s2_same_odd", "14.10, findings/paddle/conv2d_transpose_same_size", "'same' on a 3x3 "
+                  "input, k3 s2: n*s = 6, the total crop 1 taken at the end; a 2x2 input cannot tell TensorFlow's "
+                  "'SAME' from a forward convolution's SAME pads of the input (Paddle's: 5x5)", ["transpose_same",
+                  "transpose_stride"], np.arange(1.0, 10.0).reshape(3, 3),
+                  np.array([[1.0, 2.0, 0.0], [-1.0, 1.0, 3.0], [2.0, 0.0, 1.0]]), stride=[2, 2], padding="same"),
         transpose("conv_t_channels_dilation", "14.10.3", "batch 2, C_in 2, C_out 3, a 2x3 kernel, strides (2, 1), "
                   "dilation (1, 2), crops (1, 0) and (0, 1)", ["transpose", "transpose_stride", "transpose_dilation",
                   "transpose_crop"], small_ints((2, 2, 3, 3)), small_ints((2, 3, 2, 3)), stride=[2, 1],
@@ -522,6 +527,11 @@ def pooling():
              count_include_pad=False),
         pool("pool_max_asymmetric", "7.5.2", "padding top 0, bottom 1, left 1, right 0", ["pool_max",
              "pool_asymmetric"], X41, kind="max", window=[2, 2], stride=[2, 2], padding=[[0, 1], [1, 0]]),
+        pool("pool_avg_asymmetric_include_pad", "7.5.2, findings/paddle/avg_pool2d_asymmetric_include_pad",
+             "2x2 average, stride 1, padding (0, 1) on both axes, the padded cells counted: the last windows reach "
+             "into the trailing pad and still divide by 4", ["pool_avg", "pool_asymmetric", "pool_include_pad"],
+             np.arange(1.0, 10.0).reshape(3, 3), kind="avg", window=[2, 2], stride=[1, 1],
+             padding=[[0, 1], [0, 1]], count_include_pad=True),
         pool("pool_max_ceil", "7.5.2", "5x5, 2x2 window, stride 2: ceil gives 3x3, floor 2x2",
              ["pool_max", "pool_ceil"], X5, kind="max", window=[2, 2], stride=[2, 2], ceil_mode=True),
         pool("pool_avg_ceil", "7.5.2", "the same average: the last windows hold 2 and 1 cells",
