@@ -39,7 +39,8 @@ class JaxBackend(Backend):
     # float64 under x64.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = tuple(v for v in VERBS if v != "conv_general_backprop")
-    # XLA's CPU runtime flushes float32 and bfloat16 subnormals to zero (jax-ml/jax#16200, measured).
+    # XLA's CPU runtime flushes float32 and bfloat16 subnormals to zero (jax-ml/jax#16200, measured;
+    # findings/jax/conv_subnormals_flushed).
     flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     conventions = {
         "valid": "native: lax.conv_general_dilated(padding='VALID')",

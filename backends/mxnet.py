@@ -60,9 +60,9 @@ class MxnetBackend(Backend):
         "circular": "emulated: mxnet.np.concatenate of wrapped slices (no wrap mode)",
         "gradient": "native: autograd.record and backward(dY)",
         "subnormals": "kept: IEEE 754 subnormals in every dtype (measured)",
-        "layout_nhwc": "unsupported: npx.convolution(layout='NHWC') runs on the GPU only; the CPU raises 'Only "
-                       "support NCW, NCHW and NCDHW layout' (apache/mxnet#7811; Gluon's Conv2D(layout='NHWC') fails "
-                       "with a misleading 'dilated convolution' error, apache/mxnet#21176)",
+        "layout_nhwc": "unsupported: npx.convolution(layout='NHWC') runs on the GPU only; the CPU raises 'Only support "
+                       "NCW, NCHW and NCDHW layout' in float64 and a misleading 'dilated convolution' error in float32 "
+                       "(apache/mxnet#21176, findings/mxnet/convolution_nhwc_cpu)",
         "pool_max": "native: npx.pooling(pool_type='max')", "pool_avg": "native: npx.pooling(pool_type='avg')",
         "pool_padding": "native: pad=(ph, pw)",
         "pool_asymmetric": "emulated: mxnet.np.pad (-inf for the maximum), then pad=(0, 0); an average as "
@@ -70,7 +70,8 @@ class MxnetBackend(Backend):
         "pool_same": "emulated: mxnet.np.pad with TensorFlow's pads (pooling_convention='same' pools 1-D max only)",
         "pool_include_pad": "native: count_include_pad=True", "pool_exclude_pad": "native: count_include_pad=False",
         "pool_ceil": "native: pooling_convention='full', where its size agrees; emulated by padding where 'full' (a "
-                     "plain ceil) keeps a last window that starts past the input and the leading pad",
+                     "plain ceil) keeps a last window that starts past the input and the leading pad "
+                     "(findings/mxnet/pooling_full_window_past_pad)",
         "transpose": "native: npx.deconvolution, weight (C_in, C_out, kh, kw)", "transpose_stride": "native: stride=",
         "transpose_dilation": "native: dilate= (wrong together with a stride on the same axis: known_wrong)",
         "transpose_crop": "native: pad=p, adj=output_padding when the crop is symmetric; else sliced",
@@ -389,7 +390,8 @@ def _pad_by_slices(mnp, X, pads, mode):
 def _pad_with(mnp, X, rows: tuple[int, int], cols: tuple[int, int], value: float):
     """``X`` (N, C, H, W) padded with ``value`` by concatenation: MXNet 1.9.1's ``np.pad(mode='constant')``
     ignores ``constant_values`` and always pads zeros (measured: -inf, -5, 7 and 1 all gave 0; found by
-    the generated pooling property, whose negative inputs a zero pad outgrows under max pooling)."""
+    the generated pooling property, whose negative inputs a zero pad outgrows under max pooling;
+    findings/mxnet/np_pad_ignores_constant_values)."""
     (t, b), (le, r) = rows, cols
     n, c, h, w = X.shape
 

@@ -41,7 +41,8 @@ class TensorflowBackend(Backend):
     # and GPU kernels for each; every verb runs in all four on the CPU.
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
-    # TensorFlow's CPU thread pools flush float32 and bfloat16 subnormals to zero (measured, TF 2.21).
+    # TensorFlow's CPU thread pools flush float32 and bfloat16 subnormals to zero (measured, TF 2.21;
+    # findings/tensorflow/conv2d_subnormals_flushed).
     flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     # tf.nn.depthwise_conv2d with strides > 1 and dilations > 1 (spec/xfails/tensorflow.txt).
     known_wrong = ((frozenset({"depthwise", "dilation_strided"}), "https://github.com/tensorflow/tensorflow/issues/100237"),)
@@ -53,13 +54,14 @@ class TensorflowBackend(Backend):
         "same_strided": "native: padding='SAME' with strides", "stride": "native: strides=",
         "dilation": "native: dilations= (the gradient on the CPU in float64, and in every dtype when TF runs "
                     "without oneDNN: the kernel dilated with zeros, since that Conv2DBackpropInput has no dilated "
-                    "CPU kernel, tensorflow#28264; asked of TF once per dtype)",
+                    "CPU kernel, tensorflow#28264, findings/tensorflow/conv2d_backprop_input_cpu_no_dilation_groups; "
+                    "asked of TF once per dtype)",
         "dilation_strided": "native: tf.nn.conv2d with strides and dilations (tf.nn.convolution and Keras refuse)",
         "channels": "native: NHWC input and HWIO filter, transposed from NCHW / OIHW",
         "groups": "native: a filter whose in-depth is C_in / groups (TF has no groups argument; the gradient "
                   "on the CPU in float64, and in every dtype when TF runs without oneDNN: the groups one by one, "
-                  "concatenated, since that Conv2DBackpropInput has no grouped CPU kernel; asked of TF once per "
-                  "dtype)",
+                  "concatenated, since that Conv2DBackpropInput has no grouped CPU kernel, findings/tensorflow/"
+                  "conv2d_backprop_input_cpu_no_dilation_groups; asked of TF once per dtype)",
         "depthwise": "native: tf.nn.depthwise_conv2d, filter (kh, kw, C_in, multiplier); with unequal strides the "
                      "grouped tf.nn.conv2d (DepthwiseConv2dNative takes equal strides only)",
         "reflect": "native: tf.pad(mode='REFLECT')", "symmetric": "native: tf.pad(mode='SYMMETRIC')",

@@ -40,7 +40,8 @@ class TorchBackend(Backend):
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
     _conv2d_class: Any = None
-    # Measured on the CPU (torch 2.13): a bfloat16 F.conv2d flushes subnormal inputs and results to zero.
+    # Measured on the CPU (torch 2.13): a bfloat16 F.conv2d flushes subnormal inputs and results to zero
+    # (oneDNN's AVX-512 BF16 / AMX kernels only: findings/torch/conv2d_bfloat16_subnormals_flushed).
     flushes_subnormals = {"cpu": ("bfloat16",)}
     conventions = {
         "valid": "native: F.conv2d(padding=0)",
