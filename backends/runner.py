@@ -216,6 +216,11 @@ class RunnerBackend(Backend):
         self.dtypes = {device: tuple(d) for device, d in hello["dtypes"].items()}
         self.train_dtypes = tuple(hello.get("train_dtypes", sorted({d for v in self.dtypes.values() for d in v})))
         self.conventions = dict(hello.get("conventions", {}))
+        # Optional (an older runner sends none of these): the class attributes' defaults, that is contract 1
+        # (with the suite's warning), subnormals kept everywhere, every verb in every declared dtype.
+        self.contract = hello.get("contract")
+        self.flushes_subnormals = {device: tuple(d) for device, d in hello.get("flushes_subnormals", {}).items()}
+        self.verb_dtypes = {verb: tuple(d) for verb, d in hello.get("verb_dtypes", {}).items()}
         self.module = hello["framework"]  # what the record and the report header name as the framework
         self._lib = self
         return self._lib
@@ -231,8 +236,9 @@ class RunnerBackend(Backend):
                            f"{PROTOCOL!r} version {VERSION}")
             if problem:
                 raise RunnerFault(f"its handshake is refused: {problem}")
-            if self._hello is not None and {k: hello.get(k) for k in ("verbs", "dtypes")} != \
-                    {k: self._hello.get(k) for k in ("verbs", "dtypes")}:
+            manifest = ("contract", "verbs", "dtypes", "verb_dtypes", "flushes_subnormals")
+            if self._hello is not None and {k: hello.get(k) for k in manifest} != \
+                    {k: self._hello.get(k) for k in manifest}:
                 raise RunnerFault("after a restart its handshake declares another manifest")
         except BaseException:
             process.stop()

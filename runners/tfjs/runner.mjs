@@ -31,8 +31,9 @@ if (tf.getBackend() !== 'cpu') {
   throw new Error(`tf.setBackend('cpu') did not take: the backend is ${tf.getBackend()}`);
 }
 
+// conv_general_backprop is left out: TF.js has no public conv2d gradient ops (general.mjs says why).
 const VERBS = ['corr2d', 'conv2d', 'corr2d_matmul', 'conv2d_layer', 'layer_parameters', 'layer_step',
-  'receptive_field', 'learn_kernel'];
+  'receptive_field', 'learn_kernel', 'conv_general', 'conv_general_vjp', 'pool2d', 'conv_transpose'];
 const DTYPE = 'float32';
 
 // -> error kind "invalid" (a ValueError on the suite's side)
@@ -352,6 +353,11 @@ const handlers = {
   },
 };
 
+// The general convolution, pooling and transposed convolution (spec/general.py): general.mjs, given tf.
+const { generalVerbs } = await import('./general.mjs');
+const general = generalVerbs(tf, { InvalidArgument, NotImplemented, readArray, writeArray });
+Object.assign(handlers, general.handlers);
+
 // -- the protocol loop -------------------------------------------------------------------------
 
 function respond(request) {
@@ -379,6 +385,7 @@ function respond(request) {
 send(JSON.stringify({
   protocol: 'conv-conformance-runner',
   version: 1,
+  contract: 2,  // the adapter contract's version (backends/base.py CONTRACTS) this runner was written for
   name: 'tfjs',
   framework: 'TensorFlow.js',
   framework_version: tf.version.tfjs,
@@ -386,6 +393,8 @@ send(JSON.stringify({
   verbs: VERBS,
   dtypes: { cpu: [DTYPE] },
   train_dtypes: [DTYPE],
+  conventions: general.conventions,
+  flushes_subnormals: general.flushesSubnormals,
 }));
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });

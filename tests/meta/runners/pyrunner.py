@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import numpy as np  # noqa: E402
 
-from backends.base import VERBS, Trajectory  # noqa: E402
+from backends.base import CONTRACT, VERBS, Trajectory  # noqa: E402
 from backends.numpy import NumpyBackend  # noqa: E402
 
 FAULTS = ("none", "no_hello", "old_version", "exit_at_start", "crash", "hang", "noise", "wrong_id", "wrong_shape",
@@ -69,7 +69,8 @@ def main() -> int:
     if args.fault == "no_hello":
         time.sleep(3600)
     hello = {"protocol": "conv-conformance-runner", "version": 2 if args.fault == "old_version" else 1,
-             "name": "pyrunner", "framework": "NumPy behind the protocol", "framework_version": np.__version__,
+             "contract": CONTRACT, "name": "pyrunner", "framework": "NumPy behind the protocol",
+             "framework_version": np.__version__,
              "runtime": f"python {sys.version.split()[0]}", "verbs": list(VERBS),
              "dtypes": {"cpu": ["float16", "float32", "float64"]}, "train_dtypes": ["float32", "float64"]}
     out.write(json.dumps(hello) + "\n")
