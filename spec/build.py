@@ -457,6 +457,11 @@ def transposed():
                   "'SAME' from a forward convolution's SAME pads of the input (Paddle's: 5x5)", ["transpose_same",
                   "transpose_stride"], np.arange(1.0, 10.0).reshape(3, 3),
                   np.array([[1.0, 2.0, 0.0], [-1.0, 1.0, 3.0], [2.0, 0.0, 1.0]]), stride=[2, 2], padding="same"),
+        transpose("conv_t_crop_past_kernel", "14.10, findings/mlx/conv_transpose_padding_past_kernel", "a 1x1 "
+                  "kernel at stride (1, 2), cropped 1 at each end of the width: a crop larger than dilation*(k-1), "
+                  "which reaches into the scattered copies themselves (found by a generated property on MLX)",
+                  ["transpose", "transpose_stride", "transpose_crop"], np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+                  np.array([[2.0]]), stride=[1, 2], padding=[[0, 0], [1, 1]]),
         transpose("conv_t_channels_dilation", "14.10.3", "batch 2, C_in 2, C_out 3, a 2x3 kernel, strides (2, 1), "
                   "dilation (1, 2), crops (1, 0) and (0, 1)", ["transpose", "transpose_stride", "transpose_dilation",
                   "transpose_crop"], small_ints((2, 2, 3, 3)), small_ints((2, 3, 2, 3)), stride=[2, 1],
@@ -532,6 +537,14 @@ def pooling():
              "into the trailing pad and still divide by 4", ["pool_avg", "pool_asymmetric", "pool_include_pad"],
              np.arange(1.0, 10.0).reshape(3, 3), kind="avg", window=[2, 2], stride=[1, 1],
              padding=[[0, 1], [0, 1]], count_include_pad=True),
+        pool("pool_max_same_stride_past_window", "7.5.2, findings/onnxruntime/pool_same_negative_pad", "'same' "
+             "with a 1x1 window at stride (3, 1) on 3x3: the pad total (ceil(n/s)-1)*s + k - n is -2, clamped to 0, "
+             "so the output is row 0", ["pool_max", "pool_same"], np.arange(1.0, 10.0).reshape(3, 3), kind="max",
+             window=[1, 1], stride=[3, 1], padding="same"),
+        pool("pool_avg_same_stride_past_window", "7.5.2, findings/onnxruntime/pool_same_negative_pad", "the same "
+             "average: row 0, not row 1", ["pool_avg", "pool_same", "pool_exclude_pad"],
+             np.arange(1.0, 10.0).reshape(3, 3), kind="avg", window=[1, 1], stride=[3, 1], padding="same",
+             count_include_pad=False),
         pool("pool_max_ceil", "7.5.2", "5x5, 2x2 window, stride 2: ceil gives 3x3, floor 2x2",
              ["pool_max", "pool_ceil"], X5, kind="max", window=[2, 2], stride=[2, 2], ceil_mode=True),
         pool("pool_avg_ceil", "7.5.2", "the same average: the last windows hold 2 and 1 cells",
