@@ -40,9 +40,10 @@ class TorchBackend(Backend):
     dtypes = {device: ("float16", "bfloat16", "float32", "float64") for device in ("cpu", "gpu")}
     verbs = VERBS
     _conv2d_class: Any = None
-    # Measured on the CPU (torch 2.13): a bfloat16 F.conv2d flushes subnormal inputs and results to zero
-    # (oneDNN's AVX-512 BF16 / AMX kernels only: findings/torch/conv2d_bfloat16_subnormals_flushed).
-    flushes_subnormals = {"cpu": ("bfloat16",)}
+    # A bfloat16 F.conv2d flushes subnormal inputs and results to zero where oneDNN picks its AVX-512 BF16 or
+    # AMX kernels, and keeps them on an AVX2 CPU (findings/torch/conv2d_bfloat16_subnormals_flushed): load()
+    # asks this CPU, so the declaration is what the machine does, not what another machine did.
+    flushes_subnormals: dict = {}
     conventions = {
         "valid": "native: F.conv2d(padding=0)",
         "explicit": "native: F.conv2d(padding=(ph, pw)) when symmetric; else F.pad(x, (left, right, top, bottom)), "
@@ -58,8 +59,8 @@ class TorchBackend(Backend):
         "circular": "native: F.pad(mode='circular')", "gradient": "native: torch.autograd.grad",
         "layout_nhwc": "native: torch.channels_last (NHWC data permuted to its logical NCHW view is channels_last "
                        "in memory; F.conv2d keeps that format)",
-        "subnormals": "flushed: bfloat16 on the CPU (measured, torch 2.13: F.conv2d gives 0); kept in float32 and "
-                      "float64",
+        "subnormals": "bfloat16 on the CPU: flushed or kept as load() measures on this CPU (oneDNN's AVX-512 BF16 "
+                      "and AMX kernels flush); kept in float32 and float64",
         "pool_max": "native: F.max_pool2d", "pool_avg": "native: F.avg_pool2d",
         "pool_padding": "native: padding=(ph, pw)",
         "pool_asymmetric": "emulated: F.pad (-inf for the maximum), then padding=0; an average as window sums "
@@ -105,7 +106,12 @@ class TorchBackend(Backend):
         # cuBLAS is deterministic only with a fixed workspace, which must be
         # configured before the first cuBLAS call (an explicit value wins).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        return super().load()
+        torch = super().load()
+        # 2**-130 (a bfloat16 subnormal) times 1: kept, or flushed to 0 by this CPU's bfloat16 kernel.
+        tiny = torch.tensor([[[[2.0 ** -130]]]], dtype=torch.bfloat16)
+        kept = torch.nn.functional.conv2d(tiny, torch.ones((1, 1, 1, 1), dtype=torch.bfloat16)).item() != 0
+        self.flushes_subnormals = {} if kept else {"cpu": ("bfloat16",)}
+        return torch
 
     def _at(self, path: str) -> Any:
         return functools.reduce(getattr, path.split("."), self.lib)

@@ -30,8 +30,9 @@ ADAPTERS = ROOT / "backends"
 RUNNERS = ROOT / "runners"
 REQUIRED = ("title", "backends", "package", "op", "differs", "measured", "since", "upstream", "upstream_state")
 STATES = ("open", "closed", "not reported")
-#: A reproduction's exit status: 1 while the deviation is present; 0 once it is gone.
-PRESENT, GONE = 1, 0
+#: A reproduction's exit status: 1 while the deviation is present; 0 once it is gone; 3, for a finding that
+#: declares ``depends_on_cpu = true`` only: this machine's CPU does not take the path that deviates.
+PRESENT, GONE, NOT_HERE = 1, 0, 3
 
 
 class FindingError(ValueError):
@@ -171,6 +172,9 @@ def run(findings: list[Finding], backend: str) -> int:
         version = f"{f.package} {version_of(f.package)}"
         if done.returncode == PRESENT:
             print(f"findings: {f.key}: reproduces in {version}")
+        elif done.returncode == NOT_HERE and f.data.get("depends_on_cpu") is True:
+            said = (done.stdout.strip().splitlines() or [""])[-1]
+            print(f"findings: {f.key}: does not apply on this machine's CPU ({version}): {said}")
         elif done.returncode == GONE:
             print(f"findings: {f.key}: no longer reproduces in {version}: the deviation looks fixed; remove the "
                   "xfail and update the finding")
