@@ -15,8 +15,21 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import sys
 
-from backends import jax, mxnet, numpy, runner, tensorflow, torch  # noqa: F401  (registers them)
+from backends import (  # noqa: F401  (registers them)
+    jax,
+    keras,
+    mlx,
+    mxnet,
+    numpy,
+    onnxruntime,
+    paddle,
+    runner,
+    tensorflow,
+    tinygrad,
+    torch,
+)
 from backends.base import (
     DEVICES,
     DTYPES,
@@ -59,7 +72,9 @@ def resolve(name: str) -> type[Backend]:
         return _load_class(offered[name].value, f"{name} (entry point {offered[name].value})")
     raise LookupError(
         f"unknown backend {name!r}; known backends: {', '.join(builtin_names() + sorted(offered))}, "
-        "or an import path 'package.module:ClassName'")
+        "or an import path 'package.module:ClassName' (entry points of the group "
+        f"{ENTRY_POINT_GROUP!r} searched in the packages installed for {sys.executable}: install the adapter's "
+        "package, and the suite, into the interpreter that runs pytest)")
 
 
 def _load_class(path: str, what: str) -> type[Backend]:

@@ -45,7 +45,9 @@ class TensorflowBackend(Backend):
     # findings/tensorflow/conv2d_subnormals_flushed).
     flushes_subnormals = {"cpu": ("float32", "bfloat16")}
     # tf.nn.depthwise_conv2d with strides > 1 and dilations > 1 (spec/xfails/tensorflow.txt).
-    known_wrong = ((frozenset({"depthwise", "dilation_strided"}), "https://github.com/tensorflow/tensorflow/issues/100237"),)
+    known_wrong = ((frozenset({"depthwise", "dilation_strided"}), "https://github.com/tensorflow/tensorflow/issues/100237"),
+                   # bfloat16 with strides (1, 2), under oneDNN: findings/tensorflow/conv2d_grouped_bfloat16_garbage
+                   (frozenset({"depthwise", "stride"}), "findings/tensorflow/conv2d_grouped_bfloat16_garbage"))
     conventions = {
         "valid": "native: tf.nn.conv2d(padding='VALID')",
         "explicit": "native: padding=[[0, 0], [top, bottom], [left, right], [0, 0]]",

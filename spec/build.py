@@ -339,6 +339,10 @@ def conventions():
                 "dilation 2 and stride 2: tf.nn.depthwise_conv2d only warns and returns other numbers",
                 ["depthwise", "dilation_strided", "dilation", "stride"], np.stack([X9, X9 + 100.0])[None],
                 np.stack([Kd, Kd])[:, None], stride=[2, 2], dilation=[2, 2], groups=2),
+        general("depthwise_unequal_strides", "7.4, findings/keras/tensorflow_depthwise_bfloat16_unequal_strides",
+                "depthwise with a multiplier of 2 (groups 2, C_out 4), a 1x3 kernel, strides (1, 2), batch 2: drawn "
+                "by a generated property that Keras on TensorFlow fails in bfloat16", ["depthwise", "stride",
+                "channels", "valid"], small_ints((2, 2, 3, 3)), small_ints((4, 1, 1, 3)), stride=[1, 2], groups=2),
         general("subnormal_inputs", RESEARCH + " 4, case 21", "float32 and bfloat16 subnormal inputs (multiples of "
                 "2**-130), exact sums: kept by IEEE arithmetic, flushed to zero by FTZ/DAZ (XLA's CPU, TF, oneDNN's "
                 "bfloat16)", ["subnormals", "valid"], 2.0**-130 * np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0],

@@ -287,9 +287,11 @@ def check_correlation(target, case: spec.Case, op: str) -> Measure:
         except Exception:
             raise failure from None
         verdict = precision_verdict(got, exp.expected, Xv, Kv, b, target.arithmetic)
-        if verdict:  # on the first line, which the cause lines and a record's reason keep
-            first, _, rest = failure.msg.partition("\n")
-            pytest.fail(f"{first}; {verdict}\n{rest}", pytrace=False)
+        if verdict:  # a wrong value's diagnosis goes on the first line, which cause lines and records keep;
+            first, _, rest = failure.msg.partition("\n")  # any other failure (a dtype, a shape) is its own cause
+            if "outside tolerance" in first:
+                pytest.fail(f"{first}; {verdict}\n{rest}", pytrace=False)
+            pytest.fail(f"{failure.msg}\n  {verdict}", pytrace=False)
         raise
 
 

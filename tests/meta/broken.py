@@ -897,3 +897,18 @@ class NoManifestNoCorr2dPartialTile(Conv2dPartialTile):
 
     def corr2d(self, X, K):
         raise NotImplementedError("corr2d: not written yet")
+
+
+class PoolSameUnclamped(NumpyBackend):
+    """'same' pooling whose pad total is not clamped at 0: a negative total starts the windows inside the
+    input (ONNX Runtime's mistake, findings/onnxruntime/pool_same_negative_pad)."""
+
+    def pool2d(self, X, *, kind, window, stride, padding, ceil_mode, count_include_pad):
+        if padding == "same":
+            for axis, (k, s) in enumerate(zip(window, stride, strict=True), start=2):
+                n = X.shape[axis]
+                total = (-(-n // s) - 1) * s + k - n
+                if total < 0:
+                    X = np.roll(X, total // 2, axis=axis)  # the windows start -total//2 cells in
+        return super().pool2d(X, kind=kind, window=window, stride=stride, padding=padding, ceil_mode=ceil_mode,
+                              count_include_pad=count_include_pad)

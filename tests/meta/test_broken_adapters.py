@@ -93,6 +93,7 @@ CATALOGUE = {
     "PoolSameAsHalfWindow": "k//2 padding at both ends where 'same' is meant",
     "PlainCeil": "a plain ceil, which keeps a last window that starts past the input and the leading pad",
     "PoolNoParameterChecks": "pool2d on pool_window_exceeds_input: X 1x1x2x2",
+    "PoolSameUnclamped": "pool2d on pool_max_same_stride_past_window",
     "FlushesSubnormalsUndeclared": "subnormals flushed to zero (FTZ/DAZ): if the framework does so, declare it",
     # Only generated cases find these (tests/test_generated.py); test_generated_only.py shows the fixed cases do not.
     "WrongPastTile": "kernel looks flipped: this is convolution, not cross-correlation",
@@ -165,8 +166,8 @@ SHARE = int(os.environ.get("CONV_META_SHARE", "12"))
 #: (``test_no_spec_case_is_vacuous``): a new case that none of them fails needs one that does, here.
 FULL = ("AverageForMax", "BiasNotRegistered", "BiasTwice", "ConstantOffset", "EmptyForLargeKernel", "GeneralFlipped",
         "GradientsSwapped", "MaxForAverage", "MeanLoss", "NoParameterChecks", "PoolNoParameterChecks",
-        "TransposeCropAsSame", "TransposeNoChecks", "TransposeSameAsTorchCrop", "TransposeWithoutKernelFlip",
-        "WrongGradient")
+        "PoolSameUnclamped", "TransposeCropAsSame", "TransposeNoChecks", "TransposeSameAsTorchCrop",
+        "TransposeWithoutKernelFlip", "WrongGradient")
 SHARED = [a for a in sorted(CATALOGUE) if a not in ALONE and a not in FULL]
 CHUNKS = [SHARED[i:i + SHARE] for i in range(0, len(SHARED), SHARE)] + [list(FULL[i:i + SHARE])
                                                                          for i in range(0, len(FULL), SHARE)]

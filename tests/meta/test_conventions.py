@@ -160,7 +160,7 @@ def test_a_skip_in_the_harness_words_that_the_harness_did_not_take_fails(words):
     result = run_suite(f"{H}:SkipsInTheHarnessWords", "-p", "xdist", "-n", "2", "-k", "fig_7_2_1 and conv2d",
                        env_extra={"CONV_META_SKIP_WORDS": words})
     assert result.returncode == 1, result.stdout[-3000:]
-    assert f"pytest.skip('{words}: valid (it says so itself)') was called" in result.stdout, result.stdout[-3000:]
+    assert f"pytest.skip({words + ': valid (it says so itself)'!r}) was called" in result.stdout, result.stdout[-3000:]
 
 
 def test_every_skip_word_the_verdict_reads_is_tried_above():
