@@ -92,7 +92,10 @@ def _deviation_rows(report: Report) -> list[list[str]]:
 
     reasons = Counter((rec.backend, r["outcome"], why(r)) for rec in report.records for r in rec.meta["results"]
                       if is_deviation(r))
-    return [[bk, str(n), outcome, why] for (bk, outcome, why), n in sorted(reasons.items())]
+    # Each deviation's finding (findings/<framework>/<slug>: its reproduction and upstream state), as its
+    # reason names it; docs/findings.md lists them all.
+    return [[bk, str(n), outcome, why, ", ".join(dict.fromkeys(re.findall(r"findings/[\w-]+/[\w-]+", why))) or "-"]
+            for (bk, outcome, why), n in sorted(reasons.items())]
 
 
 def _conventions(case_id: str) -> list[str]:
@@ -224,7 +227,8 @@ def tables(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     deviations = _deviation_rows(report)
     if deviations:
         out.append(("Known deviations (spec/xfails): listed, with their reasons and upstream links, and kept out of "
-                    "the comparison", ["backend", "checks", "outcome", "(list file) reason [upstream]"],
+                    "the comparison", ["backend", "checks", "outcome", "(list file) reason [upstream]",
+                                       "finding (docs/findings.md)"],
                     deviations))
     skips = _skip_rows(report)
     if skips:

@@ -125,6 +125,7 @@ def test_known_deviations_are_a_table_of_their_own(tmp_path):
     table = md.split("## Known deviations (spec/xfails)")[1].split("##")[0]
     assert "| FlipsOnTheEdgeImage | 3 | xfailed |" in table and "flipped on purpose" in table
     assert "https://example.org/9" in table and "FlipsOnTheEdgeImage.txt)" in table
+    assert "| finding (docs/findings.md) |" in table and table.count("| - |") >= 1  # its reason names no finding
     assert "flipped on purpose" not in md.split("## Skips, by reason")[-1] or "## Skips, by reason" not in md
 
 
