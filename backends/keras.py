@@ -248,8 +248,7 @@ class KerasBackend(Backend):
 
 class KerasTorchBackend(KerasBackend):  # _value_and_grad: fn(*args), a scalar, and its gradients by autodiff
     name, engine, engine_adapter = "keras-torch", "torch", TorchBackend
-    # torch's bfloat16 flush depends on the CPU: the torch adapter's probe at load says (findings/torch/...).
-    flushes_subnormals = property(lambda self: self._engine.flushes_subnormals)
+    flushes_subnormals = property(lambda self: self._engine.flushes_subnormals)  # torch's probe of this CPU
     # findings/keras/torch_symmetric_pad_is_replicate; findings/keras/torch_reflect_pad_last_axis_only (no fixed case)
     known_wrong = ((frozenset({"symmetric"}), "https://github.com/keras-team/keras/pull/23230"),)
 

@@ -62,9 +62,7 @@ class OnnxruntimeBackend(Backend):
     # float64 no Conv, ConvTranspose or AveragePool).  Subnormals are kept (set_denormal_as_zero stays off).
     dtypes = {"cpu": ("float16", "float32", "float64")}
     verbs = _INFERENCE
-    # 'same' pooling takes a negative pad total as it is (fixed cases pool_*_same_stride_past_window):
-    # generated pools keep away from 'same' (broader than the bug, which needs a window shorter than the
-    # stride's remainder).
+    # 'same' pooling uses a negative pad total as it is (pool_*_same_stride_past_window): generated pools keep away
     known_wrong = ((frozenset({"pool_same"}), "https://github.com/microsoft/onnxruntime/issues/10086"),)
     verb_dtypes = {v: ("float16", "float32") for v in ("conv2d", "conv_general", "pool2d", "conv_transpose")}
     conventions = {
