@@ -173,8 +173,10 @@ def embedded(module: str, root: Path) -> dict[str, tuple[str, str]]:
 def script(rec: Recorder, nodeid: str, backend_spec: str, root: Path) -> str:
     steps = [s for s in rec.steps if s["checks"] or s["expect_error"] or "raised" in s]
     if not steps:
-        raise ReproError(f"{nodeid}: its failure is not in the result of a verb the suite called (nothing to "
-                         f"replay): {rec.longrepr.strip().splitlines()[-1][:200] if rec.longrepr.strip() else ''}")
+        said = next((line.strip() for line in rec.longrepr.splitlines() if "Failed:" in line or "Error" in line),
+                    rec.longrepr.strip().splitlines()[0] if rec.longrepr.strip() else "")
+        raise ReproError(f"{nodeid}: its failure is not in the value of one verb's result (a learning trajectory, "
+                         f"a setting, global state: this tool cannot replay it yet): {said[:300]}")
     target = steps[-1]["target"] or rec.target
     if target is None:
         raise ReproError(f"{nodeid}: no target (backend, device, dtype) to replay it on")

@@ -80,3 +80,13 @@ def test_what_cannot_be_reproduced_is_one_line_and_exit_2(args, words):
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_check_it_cannot_replay_says_so_in_one_line_with_the_checks_own_message():
+    """A learning trajectory is not the value of one verb's result: exit 2, the check's own words, no script."""
+    nodeid = ("tests/test_learning_kernel.py::test_replay_from_own_initialisation"
+              "[learn_edge_kernel-MeanLoss-cpu-float32]")
+    result = repro(nodeid, f"--backend={B}:MeanLoss")
+    assert result.returncode == 2 and result.stdout == "", result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot replay it yet" in lines[0] and "the mean of the squared errors" in lines[0]
