@@ -162,9 +162,8 @@ class KerasBackend(Backend):
     @_on_device
     def learn_kernel(self, X, Y, *, kernel_size, lr, steps, initial, seed):
         keras, ops = self.lib, self.ops
-        # The layer's default initialiser, seeded on its own (no global generator drawn from or reseeded).
         conv = keras.layers.Conv2D(1, kernel_size, use_bias=False, padding="valid", dtype=self.dtype_of(X),
-                                   kernel_initializer=keras.initializers.GlorotUniform(seed=seed))
+                                   kernel_initializer=keras.initializers.GlorotUniform(seed=seed))  # no global RNG
         X4, Y4 = ops.reshape(X, (1, *X.shape, 1)), ops.reshape(Y, (1, *Y.shape, 1))  # NHWC
         conv.build(X4.shape)
         if initial is not None:
@@ -292,10 +291,9 @@ class KerasTensorflowBackend(KerasBackend):
 
 
 def _takes_nchw(keras, dtype: str) -> bool:  # keras.ops.conv, conv_transpose(data_format='channels_first') run?
-    x, k = keras.ops.ones((1, 1, 2, 2), dtype), keras.ops.ones((1, 1, 1, 1), dtype)
+    x, k, cf = keras.ops.ones((1, 1, 2, 2), dtype), keras.ops.ones((1, 1, 1, 1), dtype), "channels_first"
     try:
         with keras.device("cpu"):
-            return all(f(x, k, data_format="channels_first") is not None
-                       for f in (keras.ops.conv, keras.ops.conv_transpose))
+            return keras.ops.conv_transpose(keras.ops.conv(x, k, data_format=cf), k, data_format=cf) is not None
     except Exception:  # TF's InvalidArgumentError or UnimplementedError, whatever the build
         return False
