@@ -358,7 +358,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     which pytest shows without them)."""
     report = yield
     if report.failed and item.config.getoption("cc_first_failure"):
-        target = _target_of_item(item)
+        from tests.records import target_of  # imported by pytest as a plugin (assertion rewriting)
+
+        target = target_of(item)
         if target is not None:
             support.FIRST_FAILURE.setdefault(target.backend.label, item.nodeid)
     notes = getattr(call.excinfo.value, "__notes__", None) if call.excinfo is not None else None
@@ -372,15 +374,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     return report
 
 
-def _target_of_item(item: pytest.Item):
-    params = item.callspec.params if hasattr(item, "callspec") else {}
-    return params.get("target") or params.get("train_target") or params.get("probe")
-
-
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``--first-failure``: a backend that failed a check already skips the rest of its checks (in this
     process: under xdist each worker stops on its own first failure)."""
-    target = _target_of_item(item)
+    from tests.records import target_of
+
+    target = target_of(item)
     if target is not None and (first := support.FIRST_FAILURE.get(target.backend.label)):
         support.skip(f"{support.STOPPED}: {target.backend.label} failed {first} (--first-failure)")
 

@@ -295,8 +295,8 @@ class Backend:
 
     def global_state(self) -> dict[str, Any]:
         """The framework's process-wide state that a verb could leave changed and the suite does not know
-        (``tests/globalstate.py`` reads torch's, JAX's, TensorFlow's, MXNet's, Keras's, Paddle's, tinygrad's
-        and MLX's by itself): ``{name: value}``, read from the framework at each call.  The suite snapshots it
+        (``tests/globalstate.py`` reads torch's, JAX's, TensorFlow's, MXNet's, Keras's, Paddle's and MLX's by
+        itself): ``{name: value}``, read from the framework at each call.  The suite snapshots it
         before and after every test, and a difference fails the test naming it.  A name that starts with
         ``"rng "`` is a random generator's state (hashed; a layer's construction may advance it).  Default:
         nothing."""

@@ -124,7 +124,7 @@ def _notes(request: pytest.FixtureRequest):
 def _police(item: pytest.Item, when: str):
     """Around each phase: a skip the harness did not decide, or any imperative
     xfail, becomes a failure that says where known deviations belong."""
-    target = _target_param(_params(item))
+    target = target_of(item)
     use_xfails = USE_XFAILS.format(label=target.backend.label if target is not None else "<backend>")
     try:
         return (yield)
@@ -198,6 +198,11 @@ def _params(item: pytest.Item) -> dict:
 def _target_param(params: dict):
     """The target a test runs on, whichever fixture carries it."""
     return params.get("target") or params.get("train_target") or params.get("probe")
+
+
+def target_of(item: pytest.Item):
+    """The target an item runs on (``None`` for a test without one)."""
+    return _target_param(_params(item))
 
 
 def _target_fields(target) -> dict:
@@ -329,13 +334,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         mine = [e for e in entries if e["backend"] == bk.label]
         try:
             verdicts[bk.label] = judge(bk, targets, mine, run, set(sel.gpu_skip.values()), metadata[bk.label][1])
-            from tests.deviations import list_of
-
-            used = list_of(bk, config.getoption("cc_xfails"))
-            verdicts[bk.label].deviation_list = _shown(used, config) if used.is_file() else "spec/xfails"
         except Exception as exc:  # a spec that cannot be read (the run already says why): no verdict, no crash
             verdicts[bk.label] = BackendVerdict(bk.label, no_verdict=[
                 f"the harness could not judge this run: {type(exc).__name__}: {str(exc)[:500]}"], fails_run=True)
+        from tests.deviations import list_of  # a plugin of its own: imported by pytest, not at import time here
+
+        used = list_of(bk, config.getoption("cc_xfails"))
+        verdicts[bk.label].deviation_list = _shown(used, config) if used.is_file() else None
     config.stash[VERDICTS] = verdicts
     if session.exitstatus == 0 and any(v.fails_run for v in verdicts.values()):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -503,13 +508,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             flag = f"  <-- {len(t.missing)} MISSING" if t.missing else ""
             terminalreporter.write_line(f"{t.target.id:34} expected {len(t.expected):4}  ran {len(t.ran):4}  "
                                         f"skipped {len(t.skipped):4}{flag}")
-    from tests.deviations import list_of
-
     for bk in config.stash[SELECTION].backends:
         v = verdicts[bk.label]
         prefix, suffix = _reproduce_parts(config, bk)
-        used = list_of(bk, config.getoption("cc_xfails"))
-        lists = [_shown(used, config)] if used.is_file() else []
+        lists = [v.deviation_list] if v.deviation_list else []  # the list read, as sessionfinish found it
         _print_verdict(terminalreporter, v, getattr(bk, "selected_as", bk.label), prefix=prefix, suffix=suffix,
                        lists=lists)
     short = [label for label, v in verdicts.items() if v.fails_run and any(t.missing for t in v.tallies)]

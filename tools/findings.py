@@ -28,6 +28,8 @@ DOC = ROOT / "docs" / "findings.md"
 XFAILS = ROOT / "spec" / "xfails"
 ADAPTERS = ROOT / "backends"
 RUNNERS = ROOT / "runners"
+#: How xfail reasons and adapters name a finding: ``findings/<framework>/<slug>``.
+KEY = re.compile(r"findings/[\w-]+/[\w-]+")
 REQUIRED = ("title", "backends", "package", "op", "differs", "measured", "since", "upstream", "upstream_state")
 STATES = ("open", "closed", "not reported")
 #: A reproduction's exit status: 1 while the deviation is present; 0 once it is gone; 3, for a finding that
@@ -109,7 +111,7 @@ def check(findings: list[Finding]) -> list[str]:
     keys = {f.key for f in findings}
     named = set()
     for where, reason in _xfail_reasons():
-        cited = set(re.findall(r"findings/[\w-]+/[\w-]+", reason))
+        cited = set(KEY.findall(reason))
         if not cited:
             problems.append(f"{where}: the entry names no finding (findings/<framework>/<slug>): {reason[:100]}")
         for key in cited - keys:
@@ -117,7 +119,7 @@ def check(findings: list[Finding]) -> list[str]:
         named |= cited
     declared = "\n".join(p.read_text() for p in sorted(ADAPTERS.glob("*.py")))
     declared += "\n".join(p.read_text() for p in sorted(RUNNERS.glob("*/*.*")) if p.suffix in (".mjs", ".java"))
-    named |= set(re.findall(r"findings/[\w-]+/[\w-]+", declared))
+    named |= set(KEY.findall(declared))
     for f in findings:
         if f.key not in named:
             problems.append(f"{f.key}: no xfail entry or adapter declaration names it")
