@@ -40,6 +40,10 @@ def test_conv2d_layer_step(target, case):
     weight, bias = learning.layer_step(X64, K64, float(b64[0]), Y64, lr=lr)
     tol_w, tol_b = learning.layer_step_bounds(X64, K64, float(b64[0]), Y64, lr=lr, dtype=target.arithmetic)
     unmoved = {"weight": K64, "bias": b64}
+    # An optimizer that holds its learning rate in float32 (a float32 scalar or variable, whatever the
+    # weights' dtype) takes this step; it differs from the exact one only where lr is not a float32.
+    lr32 = float(np.float32(lr))
+    held32 = dict(zip(("weight", "bias"), learning.layer_step(X64, K64, float(b64[0]), Y64, lr=lr32), strict=True))
     for name, expected, tol in (("weight", weight, tol_w), ("bias", bias, tol_b)):
         value = support.read_result(target, got[name], what=f"{name} after one step on {case.id}")
         if value.shape == expected.shape and np.array_equal(value, unmoved[name]):
@@ -50,4 +54,6 @@ def test_conv2d_layer_step(target, case):
                                 f"{case.id} ({target.id})", hypotheses={
                                     "the step follows the gradient of the mean, not of the sum":
                                         unmoved[name] + (expected - unmoved[name]) / Y64.size,
-                                    "the step is taken twice": 2 * expected - unmoved[name]})
+                                    "the step is taken twice": 2 * expected - unmoved[name],
+                                    **({f"the learning rate held in float32 ({lr32!r} for {lr!r})": held32[name]}
+                                       if lr32 != lr else {})})
