@@ -68,13 +68,20 @@ def readme_problems(text: str, pages: list[str], nav: set[str], matrix: list[str
     for page in pages:
         if f"](docs/{page}" not in text and page not in nav:
             problems.append(f"docs/{page} is linked neither from README.md nor from mkdocs.yml's nav")
-    rows = {m[1]: m[2] for m in re.finditer(r"^\| `([\w-]+)` \|.*\| (\d+) \|$", text, re.MULTILINE)}
+    rows = {m[1]: m for m in re.finditer(r"^\| `([\w-]+)` \|(.*)\| (\d+) \|$", text, re.MULTILINE)}
     for backend in matrix:
         if backend not in rows:
             problems.append(f"README.md: the framework table has no row for {backend} (tox.ini [matrix])")
-        elif int(rows[backend]) != findings.get(backend, 0):
-            problems.append(f"README.md: {backend} has {rows[backend]} findings in the framework table, "
+            continue
+        row, count = rows[backend][2], int(rows[backend][3])
+        if count != findings.get(backend, 0):
+            problems.append(f"README.md: {backend} has {count} findings in the framework table, "
                             f"{findings.get(backend, 0)} in findings/")
+        listed = f"spec/xfails/{backend}.txt"
+        if (ROOT / listed).exists() != (f"known deviations (`{listed}`" in row):
+            problems.append(f"README.md: {backend}'s verdict in the framework table "
+                            f"{'does not name' if (ROOT / listed).exists() else 'names'} its known-deviation list "
+                            f"{listed}, which {'exists' if (ROOT / listed).exists() else 'does not exist'}")
     return problems
 
 
@@ -105,6 +112,19 @@ def test_a_readme_that_breaks_each_rule_is_caught():
     row = next(ln for ln in lines if ln.startswith(f"| `{backend}` |"))
     assert _problems(text.replace(row + "\n", "")) == [
         f"README.md: the framework table has no row for {backend} (tox.ini [matrix])"]
+    # A verdict that hides its known-deviation list, or names one that does not exist.
+    listed = next(b for b in _matrix() if (ROOT / "spec" / "xfails" / f"{b}.txt").exists())
+    listed_row = next(ln for ln in lines if ln.startswith(f"| `{listed}` |"))
+    hidden = listed_row.replace(f" with known deviations (`spec/xfails/{listed}.txt`", " (")
+    assert _problems(text.replace(listed_row, hidden)) == [
+        f"README.md: {listed}'s verdict in the framework table does not name its known-deviation list "
+        f"spec/xfails/{listed}.txt, which exists"]
+    unlisted = next(b for b in _matrix() if not (ROOT / "spec" / "xfails" / f"{b}.txt").exists())
+    unlisted_row = next(ln for ln in lines if ln.startswith(f"| `{unlisted}` |"))
+    claimed = unlisted_row.replace("| CONFORMANT", f"| CONFORMANT with known deviations (`spec/xfails/{unlisted}.txt`)")
+    assert _problems(text.replace(unlisted_row, claimed)) == [
+        f"README.md: {unlisted}'s verdict in the framework table names its known-deviation list "
+        f"spec/xfails/{unlisted}.txt, which does not exist"]
     stale = re.sub(r"\| (\d+) \|$", lambda m: f"| {int(m[1]) + 1} |", row)
     assert _problems(text.replace(row, stale)) == [
         f"README.md: {backend} has {_findings_per_backend().get(backend, 0) + 1} findings in the framework table, "
