@@ -13,7 +13,7 @@ For the book's edge pair, ``AᵀA = [[18, 12], [12, 18]]`` (eigenvalues 30 and
 squared errors scales ``lr`` by 1/42 (``rho`` becomes 0.991), half-averaging by
 1/84: either stays far outside the bound.
 
-Float error of a computed trajectory (first order in ``u``; see README):
+Float error of a computed trajectory (first order in ``u``; see docs/conventions.md):
 with ``e_t`` the distance from the exact trajectory from the same start,
 
     e_{t+1} <= rho · e_t + |delta_t|,
